@@ -1,0 +1,1 @@
+"""descope-keys: a typed, async-first SDK for Descope access keys."""

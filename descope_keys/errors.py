@@ -1,0 +1,208 @@
+"""The one exception tree of descope-keys.
+
+Every error the SDK raises is a :class:`DescopeError`::
+
+    DescopeError
+    ├── ConfigurationError          bad constructor input / missing credentials
+    ├── InvalidArgumentError        bad call input, raised before any I/O (also a ValueError)
+    ├── TransportError              connect/read failures, timeouts (after retries)
+    │   └── AmbiguousResultError    a non-idempotent call may or may not have happened
+    ├── ApiError                    .status, .error_code, .description, .message, .retry_after
+    │   ├── BadRequestError (400)
+    │   ├── AuthenticationError (401)
+    │   ├── PermissionDeniedError (403)
+    │   ├── NotFoundError (404)
+    │   ├── RateLimitError (429)
+    │   └── ServerError (5xx)
+    └── TokenValidationError        .reason: a stable short code
+        ├── ExpiredTokenError
+        └── UnknownKeyError
+
+Messages never contain a management key, an access-key secret or a JWT: they
+are built only from values the SDK controls or the server's error fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AmbiguousResultError",
+    "ApiError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "DescopeError",
+    "ExpiredTokenError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "TokenValidationError",
+    "TransportError",
+    "UnknownKeyError",
+]
+
+
+class DescopeError(Exception):
+    """Base class of every error raised by descope-keys."""
+
+
+class ConfigurationError(DescopeError):
+    """The client is missing or was given unusable configuration.
+
+    Raised at construction (no project id, malformed base URL) and by
+    management calls on a client built without a management key, always
+    before any network I/O.
+    """
+
+
+class InvalidArgumentError(DescopeError, ValueError):
+    """A call argument is invalid; raised before any network I/O.
+
+    Attributes:
+        argument: The name of the offending parameter, as in the signature.
+    """
+
+    def __init__(self, argument: str, problem: str) -> None:
+        self.argument = argument
+        self.problem = problem
+        super().__init__(f"{argument}: {problem}")
+
+
+class TransportError(DescopeError):
+    """The request failed below HTTP: connect error, reset, timeout, bad body.
+
+    Attributes:
+        operation: The SDK operation that failed (``"access_keys.load"`` …).
+        attempts: How many attempts were made before giving up.
+    """
+
+    def __init__(self, message: str, *, operation: str = "", attempts: int = 1) -> None:
+        self.operation = operation
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class AmbiguousResultError(TransportError):
+    """A non-idempotent call may or may not have taken effect on the server.
+
+    Attributes:
+        candidate_ids: Ids of keys that the call may have created; inspect or
+            delete them. Empty when none were found.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        attempts: int = 1,
+        candidate_ids: Sequence[str] = (),
+    ) -> None:
+        self.candidate_ids = tuple(candidate_ids)
+        super().__init__(message, operation=operation, attempts=attempts)
+
+
+class ApiError(DescopeError):
+    """The Descope API answered with an error status.
+
+    Attributes:
+        status: The HTTP status code.
+        error_code: Descope's ``errorCode`` (e.g. ``"E011003"``), if any.
+        description: Descope's ``errorDescription``, if any.
+        message: Descope's ``errorMessage``, if any.
+        retry_after: Seconds the server asked us to wait (429/503), if any.
+        request_id: The server's request id header, if any.
+        operation: The SDK operation that failed.
+        attempts: How many attempts were made before giving up.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        error_code: str | None = None,
+        description: str | None = None,
+        message: str | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        operation: str = "",
+        attempts: int = 1,
+    ) -> None:
+        self.status = status
+        self.error_code = error_code
+        self.description = description
+        self.message = message
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.operation = operation
+        self.attempts = attempts
+        super().__init__(self._summary())
+
+    def _summary(self) -> str:
+        parts = [f"HTTP {self.status}"]
+        if self.operation:
+            parts.insert(0, f"{self.operation}:")
+        if self.error_code:
+            parts.append(f"[{self.error_code}]")
+        detail = " - ".join(p for p in (self.description, self.message) if p)
+        if detail:
+            parts.append(detail)
+        if self.retry_after is not None:
+            parts.append(f"(retry after {self.retry_after:g}s)")
+        if self.attempts > 1:
+            parts.append(f"after {self.attempts} attempts")
+        if self.request_id:
+            parts.append(f"(request id {self.request_id})")
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        # Recomputed so that operation/attempts set after construction show up.
+        return self._summary()
+
+
+class BadRequestError(ApiError):
+    """HTTP 400: the server rejected the request's content."""
+
+
+class AuthenticationError(ApiError):
+    """HTTP 401: bad management key, or an unknown/inactive/expired access key."""
+
+
+class PermissionDeniedError(ApiError):
+    """HTTP 403: authenticated but not allowed (e.g. caller IP not permitted)."""
+
+
+class NotFoundError(ApiError):
+    """HTTP 404: the access key (or path) does not exist."""
+
+
+class RateLimitError(ApiError):
+    """HTTP 429: rate limited; ``retry_after`` says for how long, when known."""
+
+
+class ServerError(ApiError):
+    """HTTP 5xx: the service or an edge proxy failed."""
+
+
+class TokenValidationError(DescopeError):
+    """A JWT failed local validation.
+
+    Attributes:
+        reason: A stable short code (``"bad_signature"``, ``"expired"`` …)
+            that is safe to log and to return to clients.
+    """
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message or reason)
+
+
+class ExpiredTokenError(TokenValidationError):
+    """The JWT's ``exp`` is in the past (beyond the allowed leeway)."""
+
+
+class UnknownKeyError(TokenValidationError):
+    """The JWT's ``kid`` is not in the key set, even after a permitted refresh."""
