@@ -77,12 +77,29 @@ class TransportError(DescopeError):
     Attributes:
         operation: The SDK operation that failed (``"access_keys.load"`` …).
         attempts: How many attempts were made before giving up.
+        request_sent: ``False`` when the request certainly never reached the
+            server (connection refused, DNS failure), so nothing happened
+            there; ``True`` when it may have been received and acted on.
     """
 
-    def __init__(self, message: str, *, operation: str = "", attempts: int = 1) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        attempts: int = 1,
+        request_sent: bool = True,
+    ) -> None:
         self.operation = operation
         self.attempts = attempts
+        self.request_sent = request_sent
+        self._message = message
         super().__init__(message)
+
+    def __str__(self) -> str:
+        prefix = f"{self.operation}: " if self.operation else ""
+        suffix = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        return f"{prefix}{self._message}{suffix}"
 
 
 class AmbiguousResultError(TransportError):

@@ -24,7 +24,7 @@ class CompatClientResponse(aiohttp.ClientResponse):
         super().__init__(method, url, **kwargs)
 
 
-class compat_aioresponses(aioresponses):  # noqa: N801 - mirrors aioresponses' name
+class compat_aioresponses(aioresponses):
     """aioresponses whose mocked responses use :class:`CompatClientResponse`."""
 
     def add(self, *args: Any, **kwargs: Any) -> None:

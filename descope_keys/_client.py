@@ -1,0 +1,192 @@
+"""AsyncDescopeKeys: the async core client and the source of truth for the API surface."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from . import _retry
+from ._access_keys import AsyncAccessKeys
+from ._arguments import check_claims, check_str
+from ._config import ENV_PUBLIC_KEY, Settings
+from ._jwks import JwksPolicy
+from ._retry import RetryPolicy, Safety
+from ._tokens import AccessKeyToken, TokenValidator
+from ._transport import Transport
+from .errors import ConfigurationError, TransportError
+
+__all__ = ["AsyncDescopeKeys"]
+
+_EXCHANGE_PATH = "/v1/auth/accesskey/exchange"
+
+
+class AsyncDescopeKeys:
+    """The asyncio client for Descope access keys.
+
+    Construction does no I/O and needs no running loop; the HTTP session is
+    opened on first use and closed by ``await client.aclose()`` or
+    ``async with``. One client serves one event loop.
+
+    Args:
+        project_id: The Descope project id (default: env ``DESCOPE_PROJECT_ID``).
+        management_key: Needed only for ``access_keys`` calls (default: env
+            ``DESCOPE_MANAGEMENT_KEY``).
+        base_url: API base URL (default: env ``DESCOPE_BASE_URI``, then the
+            Descope host for the project id).
+        timeout: Seconds one HTTP attempt may take.
+        retry: When and how failed requests are retried.
+        jwks: How the JWKS used for local validation is cached and refreshed.
+        leeway: Seconds of clock skew tolerated for ``exp``/``nbf``/``iat``.
+        public_key: A JWK or JWKS dict (or its JSON) to pin; default: env
+            ``DESCOPE_PUBLIC_KEY``. When set, keys are never fetched.
+
+    Raises:
+        ConfigurationError: no project id, or an unusable setting.
+    """
+
+    def __init__(
+        self,
+        project_id: str | None = None,
+        management_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy = RetryPolicy(),
+        jwks: JwksPolicy = JwksPolicy(),
+        leeway: float = 5.0,
+        public_key: Mapping[str, Any] | str | None = None,
+    ) -> None:
+        self._settings = Settings.resolve(project_id, management_key, base_url, timeout)
+        if not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be a RetryPolicy")
+        if not isinstance(jwks, JwksPolicy):
+            raise ConfigurationError("jwks must be a JwksPolicy")
+        if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or leeway < 0:
+            raise ConfigurationError("leeway must be a non-negative number of seconds")
+        self._retry_policy = retry
+        self._transport = Transport(self._settings)
+        pinned = public_key if public_key is not None else os.environ.get(ENV_PUBLIC_KEY) or None
+        try:
+            self._validator = TokenValidator(
+                self._settings.project_id,
+                fetch=None if pinned is not None else self._fetch_jwks,
+                policy=jwks,
+                leeway=float(leeway),
+                public_key=pinned,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"public_key is unusable: {exc}") from None
+        self._access_keys = AsyncAccessKeys(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(project_id={self._settings.project_id!r}, "
+            f"base_url={self._settings.base_url!r})"
+        )
+
+    @property
+    def project_id(self) -> str:
+        """The Descope project id this client works on."""
+        return self._settings.project_id
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL requests go to."""
+        return self._settings.base_url
+
+    @property
+    def access_keys(self) -> AsyncAccessKeys:
+        """Access-key management operations (need the management key)."""
+        return self._access_keys
+
+    async def exchange_access_key(
+        self,
+        access_key: str,
+        *,
+        custom_claims: Mapping[str, Any] | None = None,
+        selected_tenant: str | None = None,
+        audience: str | None = None,
+    ) -> AccessKeyToken:
+        """Exchange an access key's cleartext for a session JWT, validated locally.
+
+        Args:
+            access_key: The key's cleartext secret.
+            custom_claims: Claims to add under ``nsec`` (caller-supplied, so
+                never to be trusted for authorization).
+            selected_tenant: The tenant to put in the token's ``dct`` claim.
+            audience: When given, the returned token must carry this ``aud``.
+
+        Returns:
+            The validated token; its JWT is at ``.jwt``.
+
+        Raises:
+            AuthenticationError: unknown, inactive, expired or rotated-away key.
+            PermissionDeniedError: the caller's IP is not permitted.
+            TokenValidationError: the returned JWT failed local validation.
+        """
+        secret = check_str("access_key", access_key)
+        options: dict[str, Any] = {}
+        if custom_claims is not None:
+            options["customClaims"] = check_claims("custom_claims", custom_claims)
+        if selected_tenant is not None:
+            options["selectedTenant"] = check_str("selected_tenant", selected_tenant)
+        if audience is not None:
+            check_str("audience", audience)
+        body = {"loginOptions": options}
+        authorization = self._transport.bearer(secret)
+        operation = "exchange_access_key"
+
+        async def attempt() -> Any:
+            response = await self._transport.send(
+                operation, "POST", _EXCHANGE_PATH, authorization=authorization, body=body
+            )
+            return response.body
+
+        result = await _retry.run(self._retry_policy, operation, Safety.IDEMPOTENT, attempt)
+        jwt = result.get("sessionJwt") if isinstance(result, Mapping) else None
+        if not isinstance(jwt, str) or not jwt:
+            raise TransportError("the exchange response carries no sessionJwt", operation=operation)
+        return await self._validator.validate(jwt, audience=audience)
+
+    async def validate_token(self, jwt: str, *, audience: str | None = None) -> AccessKeyToken:
+        """Validate a session JWT locally against the cached JWKS.
+
+        With warm keys this does no I/O. Keys are fetched on first use, on TTL
+        expiry (in the background) and, rate-limited, for an unknown ``kid``.
+
+        Args:
+            jwt: The compact JWT (without a ``Bearer`` prefix).
+            audience: When given, the token's ``aud`` must contain it.
+
+        Raises:
+            TokenValidationError: the token is invalid; ``.reason`` says why.
+        """
+        return await self._validator.validate(jwt, audience=audience)
+
+    async def _fetch_jwks(self, timeout: float) -> tuple[object, str | None]:
+        operation = "jwks"
+        path = f"/v2/keys/{self._settings.project_id}"
+        # One attempt: the JWKS cache owns failure handling (stale-if-error,
+        # cooldowns), and a validation must not wait out a retry schedule.
+        response = await self._transport.send(
+            operation, "GET", path, authorization=self._transport.bearer(None), timeout=timeout
+        )
+        return response.body, response.headers.get("Cache-Control")
+
+    async def aclose(self) -> None:
+        """Close the HTTP session and stop background key refreshes (idempotent)."""
+        await self._validator.aclose()
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncDescopeKeys:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,76 @@
+"""Client configuration: environment fallbacks and the base-URL rules of WIRE.md §1."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = ["ENV_BASE_URI", "ENV_MANAGEMENT_KEY", "ENV_PROJECT_ID", "ENV_PUBLIC_KEY", "Settings"]
+
+ENV_PROJECT_ID = "DESCOPE_PROJECT_ID"
+ENV_MANAGEMENT_KEY = "DESCOPE_MANAGEMENT_KEY"
+ENV_BASE_URI = "DESCOPE_BASE_URI"
+ENV_PUBLIC_KEY = "DESCOPE_PUBLIC_KEY"
+
+_DEFAULT_BASE_URL = "https://api.descope.com"
+# Project ids this long carry a region: "Puse1..." -> api.use1.descope.com.
+_REGIONAL_ID_LENGTH = 32
+
+
+def default_base_url(project_id: str) -> str:
+    """The Descope host for a project id (regional for 32+ character ids)."""
+    if len(project_id) >= _REGIONAL_ID_LENGTH:
+        return f"https://api.{project_id[1:5]}.descope.com"
+    return _DEFAULT_BASE_URL
+
+
+def _check_base_url(url: str) -> str:
+    url = url.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError("base_url must be an absolute http(s) URL")
+    if parts.query or parts.fragment:
+        raise ConfigurationError("base_url must not carry a query or fragment")
+    return url
+
+
+@attrs.frozen
+class Settings:
+    """Resolved, validated client settings. Secrets are hidden from ``repr``."""
+
+    project_id: str
+    management_key: str | None = attrs.field(repr=False)
+    base_url: str
+    timeout: float
+
+    @classmethod
+    def resolve(
+        cls,
+        project_id: str | None,
+        management_key: str | None,
+        base_url: str | None,
+        timeout: float,
+    ) -> Settings:
+        """Apply the override order: explicit argument, environment, derived default."""
+        project_id = project_id or os.environ.get(ENV_PROJECT_ID) or None
+        if project_id is None:
+            raise ConfigurationError(f"project_id is required: pass it or set {ENV_PROJECT_ID}")
+        if (
+            not isinstance(project_id, str)
+            or not project_id.strip()
+            or project_id != project_id.strip()
+        ):
+            raise ConfigurationError("project_id must be a non-empty string without spaces")
+        if ":" in project_id:
+            raise ConfigurationError("project_id must not contain ':'")
+        management_key = management_key or os.environ.get(ENV_MANAGEMENT_KEY) or None
+        if management_key is not None and not isinstance(management_key, str):
+            raise ConfigurationError("management_key must be a string")
+        url = base_url or os.environ.get(ENV_BASE_URI) or default_base_url(project_id)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigurationError("timeout must be a positive number of seconds")
+        return cls(project_id, management_key, _check_base_url(url), float(timeout))

@@ -1,0 +1,82 @@
+"""The one cattrs converter: attrs values <-> Descope's camelCase JSON.
+
+Production parsing is lenient by design: the server adds fields over time and
+may send ``null`` where we expect a list, so unknown keys are ignored and
+nulls fall back to field defaults. Tests build the strict twin
+(``make_converter(strict=True)``) so fixtures catch fields we forgot to model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._models import AccessKeyStatus
+
+__all__ = ["converter", "epoch_to_datetime", "make_converter", "to_camel"]
+
+
+def to_camel(name: str) -> str:
+    """``bound_user_id`` -> ``boundUserId``."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def epoch_to_datetime(value: Any) -> datetime | None:
+    """Epoch seconds -> aware UTC datetime; ``0``/``None`` mean "not set"."""
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected epoch seconds, got {type(value).__name__}")
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _datetime_to_epoch(value: datetime | None) -> int:
+    return 0 if value is None else int(value.timestamp())
+
+
+def make_converter(*, strict: bool = False) -> cattrs.Converter:
+    """Build a camelCase converter; ``strict`` forbids unknown keys (for tests)."""
+    conv = cattrs.Converter()
+    conv.register_structure_hook(datetime, lambda v, _: epoch_to_datetime(v))
+    conv.register_structure_hook(datetime | None, lambda v, _: epoch_to_datetime(v))
+    conv.register_unstructure_hook(datetime, _datetime_to_epoch)
+    conv.register_unstructure_hook(datetime | None, _datetime_to_epoch)
+    # Enum values go out as their wire strings, including kept unknown values.
+    conv.register_unstructure_hook(AccessKeyStatus, lambda v: v.value)
+
+    def renames(cls: type) -> dict[str, Any]:
+        return {
+            a.name: override(rename=a.metadata.get("wire_name", to_camel(a.name)))
+            for a in attrs.fields(cls)
+        }
+
+    def structure_factory(cls: type) -> Callable[[Any, type], Any]:
+        inner: Callable[[Any, Any], Any] = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=strict, **renames(cls)
+        )
+
+        def structure(value: Any, target: type) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a JSON object for {cls.__name__}")
+            if not strict:
+                # null means "not set": let the field default apply.
+                value = {k: v for k, v in value.items() if v is not None}
+            return inner(value, target)
+
+        return structure
+
+    def unstructure_factory(cls: type) -> Callable[[Any], Any]:
+        return make_dict_unstructure_fn(cls, conv, **renames(cls))
+
+    conv.register_structure_hook_factory(attrs.has, structure_factory)
+    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    return conv
+
+
+converter = make_converter()

@@ -1,0 +1,126 @@
+"""Access-key values, as attrs classes (frozen: they are values)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+__all__ = ["AccessKey", "AccessKeyStatus", "CreatedAccessKey", "KeyTenant"]
+
+
+class AccessKeyStatus(str, enum.Enum):
+    """Whether an access key can be exchanged for tokens.
+
+    A status this SDK does not know yet (from a newer server) is kept as a
+    pseudo-member whose ``value`` is the server's string, so parsing never
+    fails and the value round-trips.
+    """
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+    @classmethod
+    def _missing_(cls, value: object) -> AccessKeyStatus | None:
+        if not isinstance(value, str):
+            return None
+        # A pseudo-member, cached so identity comparisons stay stable.
+        member = cls._value2member_map_.get(value)
+        if member is None:
+            member = str.__new__(cls, value)
+            member._name_ = value.upper()
+            member._value_ = value
+            cls._value2member_map_[value] = member
+        return member  # type: ignore[return-value]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _tuple_of_str(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+@attrs.frozen
+class KeyTenant:
+    """A tenant an access key belongs to, with the key's roles in it.
+
+    Attributes:
+        tenant_id: The tenant's id.
+        role_names: Roles the key holds in that tenant.
+        tenant_name: The tenant's display name (set by the server in responses).
+    """
+
+    tenant_id: str
+    role_names: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    tenant_name: str | None = None
+
+
+@attrs.frozen
+class AccessKey:
+    """An access key as the management API describes it (never its secret).
+
+    Attributes:
+        id: The key id (the ``sub`` of the JWTs it is exchanged for).
+        name: Human name of the key.
+        status: ``AccessKeyStatus.ACTIVE`` or ``INACTIVE`` (or a newer value).
+        role_names: Project-level roles.
+        key_tenants: Tenants with per-tenant roles.
+        created_time: When it was created (aware UTC), or ``None`` if unknown.
+        expire_time: When it expires (aware UTC), ``None`` for never.
+        created_by: Who created it.
+        client_id: The key's client id.
+        bound_user_id: The user the key is bound to, if any.
+        custom_claims: Claims added to every JWT of this key.
+        description: Free text (``""`` when unset).
+        permitted_ips: IPs/CIDRs allowed to exchange the key (empty = any).
+        custom_attributes: Custom attributes for search and bookkeeping.
+    """
+
+    id: str
+    name: str = ""
+    status: AccessKeyStatus = AccessKeyStatus.ACTIVE
+    role_names: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    key_tenants: tuple[KeyTenant, ...] = attrs.field(default=(), converter=tuple)
+    created_time: datetime | None = None
+    expire_time: datetime | None = None
+    created_by: str = ""
+    client_id: str = ""
+    bound_user_id: str = ""
+    custom_claims: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    description: str = ""
+    permitted_ips: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    custom_attributes: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    @property
+    def is_active(self) -> bool:
+        """True when the key's status is ``active``."""
+        return self.status is AccessKeyStatus.ACTIVE
+
+
+@attrs.frozen
+class CreatedAccessKey:
+    """A key together with its cleartext secret, returned once by create/rotate.
+
+    Attributes:
+        key: The access key.
+        cleartext: The secret to hand to the machine. It is never shown by
+            ``repr``/``str`` and cannot be retrieved again: store it now.
+    """
+
+    key: AccessKey
+    cleartext: str = attrs.field(repr=False)
+
+    def __str__(self) -> str:
+        return repr(self)
