@@ -1,0 +1,556 @@
+"""Running the emulator: :class:`Emulator` (asyncio) and :class:`ThreadedEmulator` (a thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import re
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from descope_keys.emulator._app import build_app
+from descope_keys.emulator._hooks import Clock, Fault, FaultBody, Faults, RateLimiter
+from descope_keys.emulator._signing import SigningKeys, generate_rsa_key, load_rsa_key
+from descope_keys.emulator._state import SIGNING_KEY_META, EmulatorState, random_id
+from descope_keys.emulator._store import MemoryStore, StoreError, open_store
+
+__all__ = ["Emulator", "ThreadedEmulator"]
+
+_T = TypeVar("_T")
+_PROJECT_ID = re.compile(r"[A-Za-z0-9_-]+")
+_PROJECT_META = "project_id"
+_SHUTDOWN_TIMEOUT = 1.0
+_START_TIMEOUT = 30.0
+
+logger = logging.getLogger("descope_keys.emulator")
+
+
+def _read_signing_key(value: str | bytes | os.PathLike[str]) -> bytes:
+    # A str that looks like PEM is the key itself; any other str is a path.
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str) and value.lstrip().startswith("-----BEGIN"):
+        return value.encode("ascii")
+    with open(value, "rb") as pem_file:
+        return pem_file.read()
+
+
+def _role_map(value: Mapping[str, Iterable[str]] | None) -> dict[str, tuple[str, ...]]:
+    result: dict[str, tuple[str, ...]] = {}
+    for role, permissions in (value or {}).items():
+        perms = (permissions,) if isinstance(permissions, str) else tuple(permissions)
+        if not isinstance(role, str) or not all(isinstance(p, str) for p in perms):
+            raise ValueError("role_permissions must map role names to lists of permission names")
+        result[role] = perms
+    return result
+
+
+class Emulator:
+    """A Descope-compatible access-key server on a local port (aiohttp.web).
+
+    ``async with Emulator() as emu:`` starts it on a free port of 127.0.0.1;
+    ``emu.base_url``, ``emu.project_id`` and ``emu.management_key`` are what a
+    client needs. Omitted ids are random: the project id is ``P`` + 27
+    letters/digits (under 32 characters, so clients keep the base URL they
+    are given) and the management key is 256 random bits.
+
+    Args:
+        project_id: The project id clients must send. Random when omitted;
+            with ``db``, the id stored in that file is reused.
+        management_key: The key management calls must send. Random when omitted.
+        host: Interface to listen on.
+        port: TCP port; ``0`` picks a free one.
+        db: SQLite file to keep keys (and the signing key) across restarts;
+            in memory when ``None``.
+        signing_key: An RSA private key (PEM text or bytes, or a path to a PEM
+            file) to sign tokens with; generated (RSA-2048) when omitted.
+        role_permissions: Role name → permission names, for the
+            ``permissions`` claims of issued tokens.
+        session_ttl: Lifetime of issued session tokens, in seconds.
+        clock: The clock for key expiry and token ``iat``/``exp``;
+            a new real-time :class:`Clock` when omitted.
+        trust_forwarded_for: Take the caller IP (for ``permittedIps``) from
+            the first ``X-Forwarded-For`` entry instead of the socket peer.
+        test_hooks: Serve the ``/emulator/…`` HTTP test hooks.
+        access_log: Log every request to the ``aiohttp.access`` logger.
+    """
+
+    def __init__(
+        self,
+        project_id: str | None = None,
+        management_key: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        db: str | os.PathLike[str] | None = None,
+        signing_key: str | bytes | os.PathLike[str] | None = None,
+        role_permissions: Mapping[str, Iterable[str]] | None = None,
+        session_ttl: int = 600,
+        clock: Clock | None = None,
+        trust_forwarded_for: bool = False,
+        test_hooks: bool = False,
+        access_log: bool = False,
+    ) -> None:
+        if project_id is not None and not _PROJECT_ID.fullmatch(project_id):
+            raise ValueError("project_id must be letters, digits, '_' or '-'")
+        if management_key is not None and (
+            not management_key or management_key != management_key.strip()
+        ):
+            raise ValueError("management_key must be non-empty, without surrounding spaces")
+        if session_ttl <= 0:
+            raise ValueError("session_ttl must be a positive number of seconds")
+        if not 0 <= port <= 65535:
+            raise ValueError("port must be 0-65535")
+        self._project_id_given = project_id is not None
+        self._project_id = project_id or random_id("P", 27)
+        self._management_key = management_key or secrets.token_urlsafe(32)
+        self._host = host
+        self._port = port
+        self._db = db
+        self._signing_key = signing_key
+        self._role_permissions = _role_map(role_permissions)
+        self._session_ttl = int(session_ttl)
+        self._trust_forwarded_for = trust_forwarded_for
+        self._test_hooks = test_hooks
+        self._access_log = access_log
+        self.clock = clock or Clock()
+        self._rate_limiter = RateLimiter()
+        self._faults = Faults()
+        self._request_counts: Counter[str] = Counter()
+        self._created_by = "management-key"
+        self._state: EmulatorState | None = None
+        self._runner: web.AppRunner | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._runner is not None else "stopped"
+        return f"Emulator(project_id={self._project_id!r}, {where})"
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, load or make the signing key, and start serving."""
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        store = open_store(self._db)
+        runner: web.AppRunner | None = None
+        try:
+            self._adopt_project_id(store)
+            signing, persist = await self._signing_keys(store)
+            self._state = EmulatorState(
+                project_id=self._project_id,
+                management_key=self._management_key,
+                store=store,
+                signing=signing,
+                clock=self.clock,
+                role_permissions=self._role_permissions,
+                session_ttl=self._session_ttl,
+                trust_forwarded_for=self._trust_forwarded_for,
+                persist_signing_key=persist,
+                created_by=self._created_by,
+                rate_limiter=self._rate_limiter,
+                faults=self._faults,
+                request_counts=self._request_counts,
+            )
+            app = build_app(self._state, test_hooks=self._test_hooks)
+            runner = web.AppRunner(
+                app,
+                handle_signals=False,
+                access_log=logging.getLogger("aiohttp.access") if self._access_log else None,
+                shutdown_timeout=_SHUTDOWN_TIMEOUT,
+            )
+            await runner.setup()
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+            self._port = int(runner.addresses[0][1])
+        except BaseException:
+            if runner is not None:
+                await runner.cleanup()
+            store.close()
+            self._state = None
+            raise
+        self._runner = runner
+
+    def _adopt_project_id(self, store: MemoryStore) -> None:
+        stored = store.get_meta(_PROJECT_META)
+        if stored is None:
+            store.set_meta(_PROJECT_META, self._project_id)
+        elif stored != self._project_id:
+            if self._project_id_given:
+                raise StoreError(f"the database holds project {stored!r}, not {self._project_id!r}")
+            self._project_id = stored
+
+    async def _signing_keys(self, store: MemoryStore) -> tuple[SigningKeys, bool]:
+        if self._signing_key is not None:
+            return SigningKeys(load_rsa_key(_read_signing_key(self._signing_key))), False
+        stored = store.get_meta(SIGNING_KEY_META)
+        if stored is not None:
+            return SigningKeys(load_rsa_key(stored)), True
+        key = await asyncio.get_running_loop().run_in_executor(None, generate_rsa_key)
+        keys = SigningKeys(key)
+        if self._db is not None:  # so tokens issued before a restart still validate
+            store.set_meta(SIGNING_KEY_META, keys.current_pem())
+        return keys, True
+
+    async def stop(self) -> None:
+        """Stop serving and close the store. Idempotent."""
+        runner, state = self._runner, self._state
+        self._runner = None
+        self._state = None
+        if runner is not None:
+            await runner.cleanup()
+        if state is not None:
+            state.store.close()
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- what clients need -------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._runner is not None
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the running emulator."""
+        if self._runner is None:
+            raise RuntimeError("the emulator is not running")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The TCP port (the chosen one once running, when ``port=0`` was given)."""
+        return self._port
+
+    @property
+    def project_id(self) -> str:
+        """The project id clients must use."""
+        return self._project_id
+
+    @property
+    def management_key(self) -> str:
+        """The management key clients must use (a secret: do not log it)."""
+        return self._management_key
+
+    # -- test hooks (Python API) -------------------------------------------
+
+    def _running_state(self) -> EmulatorState:
+        if self._state is None:
+            raise RuntimeError("the emulator is not running")
+        return self._state
+
+    @property
+    def created_by(self) -> str:
+        """The ``createdBy`` recorded on keys created from now on (a test hook)."""
+        return self._created_by
+
+    @created_by.setter
+    def created_by(self, value: str) -> None:
+        self._created_by = value
+        if self._state is not None:
+            self._state.created_by = value
+
+    @property
+    def signing_kid(self) -> str:
+        """The ``kid`` of the key that signs new tokens."""
+        return self._running_state().signing.kid
+
+    def jwks(self) -> dict[str, Any]:
+        """The published JWKS, as ``GET /v2/keys/<projectId>`` returns it."""
+        return self._running_state().signing.jwks()
+
+    def publish_next_signing_key(self, pem: str | bytes | None = None) -> str:
+        """Publish the next signing key in the JWKS (not used yet); returns its ``kid``."""
+        key = None if pem is None else load_rsa_key(pem)
+        return self._running_state().signing.publish_next(key)
+
+    def switch_signing_key(self) -> str:
+        """Sign with the published next key; the old one stays in the JWKS. Returns the new kid."""
+        state = self._running_state()
+        kid = state.signing.switch()
+        state.save_signing_key()
+        return kid
+
+    def rotate_signing_key(self, pem: str | bytes | None = None) -> str:
+        """Publish a next key and switch to it at once; returns the new ``kid``."""
+        self.publish_next_signing_key(pem)
+        return self.switch_signing_key()
+
+    def drop_retired_signing_keys(self) -> list[str]:
+        """Remove retired keys from the JWKS (tokens they signed stop validating)."""
+        return self._running_state().signing.drop_retired()
+
+    def rate_limit(
+        self, calls_per_second: int | None, retry_after: int = 1, *, path_prefix: str = "/"
+    ) -> None:
+        """Answer 429 (``Retry-After``) past ``calls_per_second`` calls a second; ``None``: off."""
+        self._rate_limiter.configure(calls_per_second, retry_after, path_prefix)
+
+    def inject_fault(
+        self,
+        path_prefix: str,
+        *,
+        status: int | None = 503,
+        times: int | None = 1,
+        retry_after: float | str | None = None,
+        body: FaultBody = None,
+        delay: float | None = None,
+        drop_connection: bool = False,
+        after_handler: bool = False,
+    ) -> None:
+        """Answer the next ``times`` requests whose path starts with ``path_prefix`` with a fault.
+
+        Args:
+            path_prefix: Which requests (e.g. ``"/v1/mgmt/accesskey/create"``, ``"/v2/keys"``).
+            status: The status to answer; ``None`` serves the request normally (after ``delay``).
+            times: How many requests; ``None`` until :meth:`clear_faults`.
+            retry_after: A ``Retry-After`` header value (seconds, or a raw string).
+            body: ``None`` for a Descope error body, a dict for JSON, text (an
+                HTML page for a proxy error) or bytes.
+            delay: Seconds to wait before answering.
+            drop_connection: Close the connection instead of answering.
+            after_handler: Run the real handler first (its change happens), then fault.
+        """
+        self._faults.add(
+            Fault(
+                path_prefix=path_prefix,
+                status=status,
+                times=times,
+                retry_after=retry_after,
+                body=body,
+                delay=delay,
+                drop_connection=drop_connection,
+                after_handler=after_handler,
+            )
+        )
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._faults.clear()
+
+    @property
+    def request_counts(self) -> Counter[str]:
+        """How many requests each path has received (live; includes rejected ones)."""
+        return self._request_counts
+
+    def stored_keys(self) -> list[dict[str, Any]]:
+        """The stored keys as wire AccessKey JSON (copies; secrets are never stored)."""
+        return self._running_state().stored_keys()
+
+
+class ThreadedEmulator:
+    """An :class:`Emulator` on its own event loop in a daemon thread, for sync code and tests.
+
+    Takes the same arguments. ``with ThreadedEmulator() as emu:`` (or
+    ``start()``/``stop()``); the test hooks may be called from any thread.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Configure (nothing starts until :meth:`start`)."""
+        self._emulator = Emulator(*args, **kwargs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Threaded{self._emulator!r}"
+
+    def start(self, timeout: float = _START_TIMEOUT) -> ThreadedEmulator:
+        """Start the loop thread and the server; returns once it accepts connections."""
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("the emulator is already running")
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=self._run_loop, args=(loop,), name="descope-keys-emulator", daemon=True
+            )
+            thread.start()
+            future = asyncio.run_coroutine_threadsafe(self._emulator.start(), loop)
+            try:
+                future.result(timeout)
+            except BaseException:
+                future.cancel()
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(timeout)
+                raise
+            self._loop, self._thread = loop, thread
+        return self
+
+    @staticmethod
+    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    def stop(self, timeout: float = _START_TIMEOUT) -> None:
+        """Stop the server and its thread. Idempotent."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+            if loop is None or thread is None:
+                return
+            try:
+                asyncio.run_coroutine_threadsafe(self._emulator.stop(), loop).result(timeout)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(timeout)
+
+    def __enter__(self) -> ThreadedEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _call(self, fn: Callable[[], _T]) -> _T:
+        # Run on the loop thread, where the store lives; directly when stopped.
+        loop = self._loop
+        if loop is None or threading.current_thread() is self._thread:
+            return fn()
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result(_START_TIMEOUT)
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._thread is not None
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the running emulator."""
+        return self._emulator.base_url
+
+    @property
+    def port(self) -> int:
+        """The TCP port."""
+        return self._emulator.port
+
+    @property
+    def project_id(self) -> str:
+        """The project id clients must use."""
+        return self._emulator.project_id
+
+    @property
+    def management_key(self) -> str:
+        """The management key clients must use (a secret: do not log it)."""
+        return self._emulator.management_key
+
+    @property
+    def clock(self) -> Clock:
+        """The emulator's controllable clock (thread-safe)."""
+        return self._emulator.clock
+
+    @property
+    def created_by(self) -> str:
+        """The ``createdBy`` recorded on keys created from now on."""
+        return self._emulator.created_by
+
+    @created_by.setter
+    def created_by(self, value: str) -> None:
+        def assign() -> None:
+            self._emulator.created_by = value
+
+        self._call(assign)
+
+    @property
+    def signing_kid(self) -> str:
+        """The ``kid`` of the key that signs new tokens."""
+        return self._call(lambda: self._emulator.signing_kid)
+
+    def jwks(self) -> dict[str, Any]:
+        """The published JWKS."""
+        return self._call(self._emulator.jwks)
+
+    def publish_next_signing_key(self, pem: str | bytes | None = None) -> str:
+        """See :meth:`Emulator.publish_next_signing_key`."""
+        return self._call(lambda: self._emulator.publish_next_signing_key(pem))
+
+    def switch_signing_key(self) -> str:
+        """See :meth:`Emulator.switch_signing_key`."""
+        return self._call(self._emulator.switch_signing_key)
+
+    def rotate_signing_key(self, pem: str | bytes | None = None) -> str:
+        """See :meth:`Emulator.rotate_signing_key`."""
+        return self._call(lambda: self._emulator.rotate_signing_key(pem))
+
+    def drop_retired_signing_keys(self) -> list[str]:
+        """See :meth:`Emulator.drop_retired_signing_keys`."""
+        return self._call(self._emulator.drop_retired_signing_keys)
+
+    def rate_limit(
+        self, calls_per_second: int | None, retry_after: int = 1, *, path_prefix: str = "/"
+    ) -> None:
+        """See :meth:`Emulator.rate_limit`."""
+        self._emulator.rate_limit(calls_per_second, retry_after, path_prefix=path_prefix)
+
+    def inject_fault(
+        self,
+        path_prefix: str,
+        *,
+        status: int | None = 503,
+        times: int | None = 1,
+        retry_after: float | str | None = None,
+        body: FaultBody = None,
+        delay: float | None = None,
+        drop_connection: bool = False,
+        after_handler: bool = False,
+    ) -> None:
+        """See :meth:`Emulator.inject_fault`."""
+        self._emulator.inject_fault(
+            path_prefix,
+            status=status,
+            times=times,
+            retry_after=retry_after,
+            body=body,
+            delay=delay,
+            drop_connection=drop_connection,
+            after_handler=after_handler,
+        )
+
+    def clear_faults(self) -> None:
+        """See :meth:`Emulator.clear_faults`."""
+        self._emulator.clear_faults()
+
+    @property
+    def request_counts(self) -> Counter[str]:
+        """A snapshot of how many requests each path has received."""
+        return self._call(lambda: Counter(self._emulator.request_counts))
+
+    def stored_keys(self) -> list[dict[str, Any]]:
+        """See :meth:`Emulator.stored_keys`."""
+        return self._call(self._emulator.stored_keys)
