@@ -1,0 +1,31 @@
+"""Protect web endpoints with access-key tokens: aiohttp, ASGI and WSGI middleware.
+
+One module per framework, all built on the same core:
+
+* :mod:`descope_keys.integrations.aiohttp` - ``descope_middleware(client, ...)``
+  and a ``require(...)`` handler decorator; token at ``request["descope_token"]``.
+* :mod:`descope_keys.integrations.asgi` - ``DescopeMiddleware(app, client, ...)``
+  (pure ASGI) and a FastAPI dependency ``require(...)``; token at
+  ``scope["state"]["descope_token"]``.
+* :mod:`descope_keys.integrations.wsgi` - ``DescopeMiddleware(app, client, ...)``
+  for a sync ``DescopeKeys`` and a Flask ``require(...)`` decorator; token at
+  ``environ["descope_keys.token"]``.
+
+Every refusal is a small JSON body ``{"error": CODE, "reason": REASON}``:
+
+=====  ======================  ====================================================
+ 401   ``invalid_token``       no/malformed ``Authorization``, or a token that
+                               failed validation (``reason``: ``missing_token``,
+                               ``malformed_authorization``, ``expired``,
+                               ``bad_signature`` ...); header
+                               ``WWW-Authenticate: Bearer error="invalid_token"``
+ 403   ``insufficient_scope``  valid token without a required role
+                               (``missing_role``), permission
+                               (``missing_permission``) or tenant
+                               (``tenant_not_allowed``)
+ 503   ``jwks_unavailable``    the key set could not be fetched: the token was
+                               not judged; no ``WWW-Authenticate``
+=====  ======================  ====================================================
+
+The token itself is never logged, echoed or put in a response.
+"""
