@@ -1,0 +1,427 @@
+"""JWKS cache: key import, freshness, single flight, and the unknown-kid rate limit.
+
+Reads are lock-free: the current key set is an immutable :class:`_KeySet`
+published by a single attribute assignment, so any thread may read it while
+the event loop that owns the cache replaces it. All writes happen on that
+loop; other threads only *ask* for a refresh (``call_soon_threadsafe``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+from joserfc.jws import JWSRegistry
+
+from ._jwt_checks import ALLOWED_ALGORITHMS, KID_PATTERN, b64url_decode
+from .errors import (
+    ConfigurationError,
+    InvalidArgumentError,
+    TokenValidationError,
+    TransportError,
+    UnknownKeyError,
+)
+
+__all__ = ["JwksFetch", "JwksPolicy"]
+
+_log = logging.getLogger("descope_keys.jwks")
+
+JwksFetch = Callable[[float], Awaitable[tuple[object, str | None]]]
+"""Fetch the project's JWKS: called with the timeout, returns ``(json_body,
+cache_control_header)``; raises TransportError or ApiError."""
+
+# joserfc's algorithm registry, restricted to what we accept; built once.
+_REGISTRY: Final = JWSRegistry(algorithms=sorted(ALLOWED_ALGORITHMS))
+_MIN_RSA_BITS: Final = 2048
+# Verification cost grows with the modulus: cap it so a JWKS cannot make
+# every validation expensive.
+_MAX_RSA_BITS: Final = 8192
+_MAX_KEYS: Final = 32
+# A server's max-age below this is ignored (unless ttl itself is lower), so
+# "max-age=0" cannot turn into a JWKS request per validation.
+_MIN_LIFETIME: Final = 30.0
+# Refresh-ahead point, as a fraction of the lifetime.
+_REFRESH_AHEAD: Final = 0.8
+# After a failed fetch, on-demand fetches wait at most this long (and at
+# most unknown_kid_cooldown) before trying again.
+_MAX_FAILURE_BACKOFF: Final = 5.0
+_MAX_AGE: Final = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?=,|$)", re.IGNORECASE)
+_NO_STORE: Final = re.compile(r"(?:^|,)\s*no-(?:store|cache)\s*(?=,|=|$)", re.IGNORECASE)
+_PKCS1: Final = padding.PKCS1v15()
+_HASHES: Final[Mapping[str, hashes.HashAlgorithm]] = {
+    "RS256": hashes.SHA256(),
+    "RS384": hashes.SHA384(),
+    "RS512": hashes.SHA512(),
+}
+
+
+def _seconds(*, allow_zero: bool) -> Callable[[Any, attrs.Attribute[float], float], None]:
+    def check(_instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+            or (value == 0 and not allow_zero)
+        ):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise InvalidArgumentError(
+                attribute.name, f"must be a finite number of seconds {bound}"
+            )
+
+    return check
+
+
+@attrs.frozen
+class JwksPolicy:
+    """How the JWKS (the project's public signing keys) is cached.
+
+    Attributes:
+        ttl: Longest time, in seconds, a fetched key set counts as fresh. A
+            shorter ``Cache-Control: max-age`` from the server wins, but never
+            below 30 s (or ``ttl`` if smaller). The set is refreshed in the
+            background once 80% of its lifetime has passed, so validations
+            with warm keys never wait on the network.
+        unknown_kid_cooldown: Minimum seconds between refreshes forced by a
+            token whose ``kid`` is not cached. Other such tokens fail fast
+            with :class:`~descope_keys.UnknownKeyError`, so random ``kid``
+            values cannot turn into a stream of JWKS requests.
+        max_stale: How long past its lifetime the last good key set is still
+            used while refreshes fail. After that, validation fails closed.
+        timeout: Seconds allowed for one JWKS request.
+
+    Raises:
+        InvalidArgumentError: a value is negative, not finite, or zero where
+            zero makes no sense (``ttl``, ``timeout``).
+    """
+
+    ttl: float = attrs.field(default=600.0, validator=_seconds(allow_zero=False))
+    unknown_kid_cooldown: float = attrs.field(default=30.0, validator=_seconds(allow_zero=True))
+    max_stale: float = attrs.field(default=86400.0, validator=_seconds(allow_zero=True))
+    timeout: float = attrs.field(default=5.0, validator=_seconds(allow_zero=False))
+
+
+@attrs.frozen(eq=False)
+class VerifyKey:
+    """One imported signing key. Compared by identity: the verified-token
+    cache trusts a cached result only while this very object is in the set."""
+
+    kid: str
+    alg: str
+    signature_size: int
+    fingerprint: tuple[str, str, str]
+    jwk: RSAKey
+    _public: RSAPublicKey
+    _hash: hashes.HashAlgorithm
+
+    def verify(self, signing_input: bytes, signature: bytes) -> bool:
+        """Check a signature with this key's algorithm (the token's ``alg`` matched it)."""
+        # joserfc's RSAAlgorithm.verify makes this same call after a key_ops
+        # lookup per token; calling the key joserfc imported directly saves
+        # that (see benchmarks/validation.py).
+        try:
+            self._public.verify(signature, signing_input, _PKCS1, self._hash)
+        except InvalidSignature:
+            return False
+        return True
+
+
+@attrs.frozen
+class _KeySet:
+    keys: Mapping[str, VerifyKey]  # never mutated once published
+    refresh_at: float  # monotonic times
+    fresh_until: float
+    stale_until: float
+
+
+def _import_jwk(item: object, previous: Mapping[str, VerifyKey]) -> VerifyKey | None:
+    """Import one JWK, or None when it is not an acceptable signing key."""
+    if not isinstance(item, dict) or item.get("kty") != "RSA":
+        return None
+    kid, alg, n, e = item.get("kid"), item.get("alg"), item.get("n"), item.get("e")
+    key_ops = item.get("key_ops")
+    if (
+        item.get("use", "sig") != "sig"
+        or (key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops))
+        or not isinstance(alg, str)
+        or alg not in ALLOWED_ALGORITHMS
+        or not isinstance(kid, str)
+        or not KID_PATTERN.fullmatch(kid)
+        or not isinstance(n, str)
+        or not isinstance(e, str)
+    ):
+        return None
+    fingerprint = (alg, n, e)
+    known = previous.get(kid)
+    if known is not None and known.fingerprint == fingerprint:
+        return known  # parsed once: a refresh keeps the same object
+    try:
+        bits = int.from_bytes(b64url_decode(n), "big").bit_length()
+        if not _MIN_RSA_BITS <= bits <= _MAX_RSA_BITS:
+            return None
+        # Only public members go in: a JWKS that leaks "d" must not make us
+        # hold a private key.
+        jwk = RSAKey.import_key(
+            {"kty": "RSA", "n": n, "e": e, "alg": alg, "use": "sig", "kid": kid}
+        )
+        _REGISTRY.get_alg(alg).check_key(jwk)
+        public = jwk.public_key
+    except (JoseError, TokenValidationError, ValueError, TypeError):
+        return None
+    return VerifyKey(kid, alg, (public.key_size + 7) // 8, fingerprint, jwk, public, _HASHES[alg])
+
+
+def parse_jwks(body: object, previous: Mapping[str, VerifyKey]) -> dict[str, VerifyKey]:
+    """Import every acceptable key of a JWKS body (or of a single JWK)."""
+    if isinstance(body, dict) and "keys" not in body and "kty" in body:
+        body = {"keys": [body]}
+    items = body.get("keys") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise TransportError("the JWKS response is not a key set", operation="jwks")
+    keys: dict[str, VerifyKey] = {}
+    skipped = 0
+    for item in items[:_MAX_KEYS]:
+        key = _import_jwk(item, previous)
+        if key is None or key.kid in keys:
+            skipped += 1
+        else:
+            keys[key.kid] = key
+    if skipped:
+        _log.debug("JWKS: skipped %d key(s) that are not acceptable RSA signing keys", skipped)
+    if not keys:
+        raise TransportError("the JWKS has no usable signing key", operation="jwks")
+    return keys
+
+
+def load_pinned_keys(public_key: Mapping[str, Any] | str) -> dict[str, VerifyKey]:
+    """Import keys given at construction (a JWK or JWKS, as a dict or JSON text)."""
+    body: object = public_key
+    if isinstance(public_key, str):
+        try:
+            body = json.loads(public_key)
+        except ValueError:
+            raise ConfigurationError("public_key is not valid JSON") from None
+    elif isinstance(public_key, Mapping):
+        body = dict(public_key)
+    try:
+        return parse_jwks(body, {})
+    except TransportError:
+        raise ConfigurationError(
+            "public_key holds no usable key "
+            "(RSA of 2048+ bits, alg RS256/RS384/RS512, use sig, with a kid)"
+        ) from None
+
+
+def _lifetime(ttl: float, cache_control: str | None) -> float:
+    if cache_control:
+        max_age: float | None = None
+        if _NO_STORE.search(cache_control):
+            max_age = 0.0
+        else:
+            match = _MAX_AGE.search(cache_control)
+            if match:
+                max_age = float(match.group(1))
+        if max_age is not None:
+            return max(min(max_age, ttl), min(ttl, _MIN_LIFETIME))
+    return ttl
+
+
+class JwksCache:
+    """The key set of one project: fetched lazily, refreshed ahead, served stale on errors.
+
+    ``lookup`` may be called from any thread; ``refresh`` and ``aclose`` run on
+    the event loop that owns the cache (the loop of the first fetch).
+    """
+
+    def __init__(
+        self,
+        fetch: JwksFetch | None,
+        policy: JwksPolicy,
+        pinned: Mapping[str, VerifyKey] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy
+        self._fetch = fetch
+        self._clock = clock
+        self.snapshot: _KeySet | None = None
+        if pinned is not None:
+            self._fetch = None  # pinned keys never touch the network
+            self.snapshot = _KeySet(dict(pinned), math.inf, math.inf, math.inf)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._fetching = False
+        self._kick_pending = False
+        self._last_attempt = -math.inf
+        self._failing = False
+        self._retry_at = -math.inf
+        self._last_error: BaseException | None = None
+        self._closed = False
+        self.fetch_count = 0
+
+    # -- any thread -------------------------------------------------------
+
+    def lookup(self, kid: str, may_fetch: bool) -> VerifyKey | None:
+        """Return the key for ``kid``; None when the caller should ``await refresh()``.
+
+        Raises:
+            UnknownKeyError: ``kid`` is not in a usable key set and no refresh is allowed now.
+            TransportError: no usable key set and none can be fetched now.
+        """
+        snap = self.snapshot
+        now = self._clock()
+        if snap is None or not (
+            now < snap.fresh_until or (self._failing and now < snap.stale_until)
+        ):
+            if may_fetch and self._fetch is not None and not self._in_backoff(now):
+                return None
+            raise self._unavailable()
+        key = snap.keys.get(kid)
+        if key is not None:
+            if now >= snap.refresh_at and not self._fetching and not self._in_backoff(now):
+                self._request_refresh()
+            return key
+        if (
+            may_fetch
+            and self._fetch is not None
+            and now >= self._last_attempt + self.policy.unknown_kid_cooldown
+            and not self._in_backoff(now)
+        ):
+            return None
+        raise UnknownKeyError("unknown_kid", "the token's signing key is not in the key set")
+
+    def _in_backoff(self, now: float) -> bool:
+        return self._failing and now < self._retry_at
+
+    def _unavailable(self) -> TransportError:
+        if self._fetch is None and self.snapshot is None:  # pragma: no cover - ctor prevents it
+            return TransportError("no keys configured", operation="jwks")
+        detail = f": {self._last_error}" if self._last_error is not None else ""
+        error = TransportError(f"no usable JWKS key set{detail}", operation="jwks")
+        error.__cause__ = self._last_error
+        error.__suppress_context__ = True
+        return error
+
+    def _request_refresh(self) -> None:
+        loop = self._loop
+        if self._kick_pending or self._closed or loop is None or loop.is_closed():
+            return
+        self._kick_pending = True
+        if threading.get_ident() == self._loop_thread:
+            self._kick()
+            return
+        try:
+            loop.call_soon_threadsafe(self._kick)
+        except RuntimeError:  # the loop closed in between; the next refresh() rebinds
+            self._kick_pending = False
+
+    # -- the owning loop --------------------------------------------------
+
+    def _kick(self) -> None:
+        self._kick_pending = False
+        if self._closed or self._fetching or self.snapshot is None:
+            return
+        now = self._clock()
+        if now >= self.snapshot.refresh_at and not self._in_backoff(now):
+            self._start(now)
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # First use, or a new loop (e.g. a fresh portal after os.fork()):
+            # a task of another loop cannot be awaited here.
+            self._loop = loop
+            self._loop_thread = threading.get_ident()
+            self._task = None
+            self._fetching = False
+        return loop
+
+    def _start(self, now: float) -> asyncio.Task[None]:
+        assert self._loop is not None
+        self._last_attempt = now
+        self._fetching = True
+        task = self._loop.create_task(self._run(now))
+        self._task = task
+        return task
+
+    async def refresh(self) -> None:
+        """Fetch the key set unless a fetch is running (then wait for it) or not allowed now.
+
+        Never raises for a failed fetch: the caller looks the key up again and
+        gets the stale set, an UnknownKeyError, or a TransportError.
+        """
+        self._bind()
+        task = self._task
+        if task is None or task.done():
+            if self._closed or self._fetch is None:
+                return
+            now = self._clock()
+            if self._in_backoff(now):
+                return
+            snap = self.snapshot
+            usable = snap is not None and now < snap.fresh_until
+            if usable and now < self._last_attempt + self.policy.unknown_kid_cooldown:
+                return  # only an unknown kid gets here: rate-limited
+            task = self._start(now)
+        # shield: a cancelled waiter must not cancel the fetch others wait on.
+        await asyncio.shield(task)
+
+    async def _run(self, started: float) -> None:
+        assert self._fetch is not None
+        timeout = self.policy.timeout
+        self.fetch_count += 1
+        try:
+            body, cache_control = await asyncio.wait_for(self._fetch(timeout), timeout)
+            previous = self.snapshot.keys if self.snapshot is not None else {}
+            keys = parse_jwks(body, previous)
+        except asyncio.CancelledError:
+            self._fetching = False
+            raise
+        except Exception as exc:  # any failure keeps the last good key set
+            if isinstance(exc, asyncio.TimeoutError):
+                exc = TransportError(f"JWKS request timed out after {timeout:g}s", operation="jwks")
+            self._failing = True
+            self._retry_at = self._clock() + min(
+                self.policy.unknown_kid_cooldown, _MAX_FAILURE_BACKOFF
+            )
+            self._last_error = exc
+            self._fetching = False
+            _log.warning("JWKS refresh failed: %s", exc)
+            return
+        lifetime = _lifetime(self.policy.ttl, cache_control)
+        fresh_until = started + lifetime
+        self.snapshot = _KeySet(
+            keys,
+            refresh_at=started + lifetime * _REFRESH_AHEAD,
+            fresh_until=fresh_until,
+            stale_until=fresh_until + self.policy.max_stale,
+        )
+        self._failing = False
+        self._last_error = None
+        self._fetching = False
+
+    async def aclose(self) -> None:
+        """Cancel a running background refresh; idempotent."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        running = asyncio.get_running_loop()
+        if task.get_loop() is running:
+            # wait() never re-raises the task's own CancelledError, only ours.
+            await asyncio.wait({task})
