@@ -17,7 +17,8 @@ fault injection) live on these objects and, when enabled, under
 from __future__ import annotations
 
 from descope_keys.emulator._hooks import Clock
-from descope_keys.emulator._server import Emulator, ThreadedEmulator
+from descope_keys.emulator._server import Emulator
 from descope_keys.emulator._store import StoreError
+from descope_keys.emulator._threaded import ThreadedEmulator
 
 __all__ = ["Clock", "Emulator", "StoreError", "ThreadedEmulator"]

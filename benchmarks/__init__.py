@@ -1,0 +1,1 @@
+"""Benchmarks of descope-keys (run with ``nox -s bench``)."""
