@@ -21,6 +21,7 @@ from ._arguments import (
 )
 from ._converter import converter
 from ._models import AccessKey, CreatedAccessKey, KeyTenant
+from ._reconcile import CreateReconciler
 from ._retry import Safety
 from .errors import ConfigurationError, InvalidArgumentError, TransportError
 
@@ -45,6 +46,12 @@ def _created_from(body: Any, operation: str) -> CreatedAccessKey:
     if not isinstance(cleartext, str) or not cleartext:
         raise TransportError("the response carries no cleartext secret", operation=operation)
     return CreatedAccessKey(key, cleartext)
+
+
+def _with_secret(result: CreatedAccessKey | AccessKey, operation: str) -> CreatedAccessKey:
+    if isinstance(result, AccessKey):
+        raise TransportError("the response carries no cleartext secret", operation=operation)
+    return result
 
 
 class AsyncAccessKeys:
@@ -76,7 +83,10 @@ class AsyncAccessKeys:
             )
             return response.body
 
-        return await _retry.run(self._client._retry_policy, operation, safety, attempt)
+        client = self._client
+        return await _retry.run(
+            client._retry_policy, operation, safety, attempt, budget=client._retry_budget
+        )
 
     def _authorization(self) -> str:
         key = self._client._settings.management_key
@@ -143,9 +153,52 @@ class AsyncAccessKeys:
             raise InvalidArgumentError(
                 "role_names", "cannot be combined with key_tenants: give roles per tenant"
             )
+        return await self._create(body)
+
+    async def _create(self, body: Mapping[str, Any]) -> CreatedAccessKey:
         operation = "access_keys.create"
-        result = await self._call(operation, "POST", f"{_BASE}/create", Safety.UNSAFE, body=body)
-        return _created_from(result, operation)
+        authorization = self._authorization()
+        client = self._client
+        transport, ledger, name = client._transport, client._creates, str(body["name"])
+
+        async def attempt() -> CreatedAccessKey | AccessKey:
+            # Counted as in flight until its key id is on record, so that a
+            # sibling's reconcile never mistakes this call's new key for an orphan.
+            with ledger.in_flight(name):
+                response = await transport.send(
+                    operation, "POST", f"{_BASE}/create", authorization=authorization, body=body
+                )
+                # Parsed inside the attempt: a 2xx body without a key is an
+                # ambiguous failure, reconciled and retried like a lost answer.
+                key = _key_from(response.body, operation)
+                cleartext = response.body.get("cleartext")
+                if not isinstance(cleartext, str) or not cleartext:
+                    return key  # made, but its secret is lost: see below
+                ledger.returned(key.id)
+            return CreatedAccessKey(key, cleartext)
+
+        policy, budget = client._retry_policy, client._retry_budget
+        if not ledger.reconcile:
+            # Test-only negative control: retry blindly, as the official SDKs do.
+            result = await _retry.run(policy, operation, Safety.IDEMPOTENT, attempt, budget=budget)
+            return _with_secret(result, operation)
+        reconciler = CreateReconciler(
+            operation=operation,
+            body=body,
+            transport=transport,
+            authorization=authorization,
+            policy=policy,
+            budget=budget,
+            ledger=ledger,
+        )
+        result = await _retry.run(
+            policy, operation, Safety.UNSAFE, attempt, budget=budget, reconcile=reconciler
+        )
+        if isinstance(result, AccessKey):
+            # A server that answers without the secret is broken, not flaky:
+            # delete the unusable key and report, rather than retry.
+            await reconciler.discard(result.id, "the response carries no cleartext secret")
+        return _with_secret(result, operation)
 
     async def load(self, key_id: str) -> AccessKey:
         """Load one access key by id.

@@ -12,7 +12,9 @@ from ._access_keys import AsyncAccessKeys
 from ._arguments import check_claims, check_str
 from ._config import ENV_PUBLIC_KEY, Settings
 from ._jwks import JwksPolicy
+from ._reconcile import CreateLedger
 from ._retry import RetryPolicy, Safety
+from ._retry_budget import RetryBudget
 from ._tokens import AccessKeyToken, TokenValidator
 from ._transport import Transport
 from .errors import ConfigurationError, TransportError
@@ -66,6 +68,10 @@ class AsyncDescopeKeys:
         if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or leeway < 0:
             raise ConfigurationError("leeway must be a non-negative number of seconds")
         self._retry_policy = retry
+        # One budget per client: when the service is down, this client's
+        # calls stop retrying and fail fast instead of multiplying the load.
+        self._retry_budget = RetryBudget()
+        self._creates = CreateLedger()
         self._transport = Transport(self._settings)
         pinned = public_key if public_key is not None else os.environ.get(ENV_PUBLIC_KEY) or None
         try:
@@ -144,7 +150,9 @@ class AsyncDescopeKeys:
             )
             return response.body
 
-        result = await _retry.run(self._retry_policy, operation, Safety.IDEMPOTENT, attempt)
+        result = await _retry.run(
+            self._retry_policy, operation, Safety.IDEMPOTENT, attempt, budget=self._retry_budget
+        )
         jwt = result.get("sessionJwt") if isinstance(result, Mapping) else None
         if not isinstance(jwt, str) or not jwt:
             raise TransportError("the exchange response carries no sessionJwt", operation=operation)

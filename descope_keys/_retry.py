@@ -1,17 +1,53 @@
-"""Retry policy: which failures are retried, how long to wait, and when to stop."""
+"""Retry policy: which failures are retried, how long to wait, and when to stop.
+
+A call's first attempt runs bare: no tenacity object, no task, no timer. Only
+when it fails does :func:`run` build an ``AsyncRetrying`` that replays that
+failure as its own attempt 1 and takes over from there, so the success path
+costs one ``try`` and a token added to the retry budget.
+
+What is retried depends on what the failure says about the server:
+
+* *not processed*: the request certainly did not reach the origin, or was
+  turned away before any work (connect/DNS failure, 408, 429, 503 and the
+  edge's "origin unreachable" codes 521/522/523/530). Retried for every
+  operation.
+* *ambiguous*: the server may have acted (read timeout, reset or truncated
+  body after sending, 500/502/504/520/524, a 2xx body that cannot be read).
+  Retried only where a repeat is harmless (:attr:`Safety.IDEMPOTENT`,
+  :attr:`Safety.DELETE`) or, for :attr:`Safety.UNSAFE`, after a
+  ``reconcile`` callback has undone whatever the attempt may have done.
+* anything else (other 4xx, other 5xx, programming errors): never retried.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Generic, TypeVar, cast
 
 import attrs
+from tenacity import AsyncRetrying, RetryCallState
+from tenacity.wait import wait_random_exponential
 
-__all__ = ["RetryPolicy", "Safety", "run"]
+from ._retry_budget import RetryBudget
+from .errors import AmbiguousResultError, ApiError, NotFoundError, TransportError
+
+__all__ = ["Failure", "Reconcile", "RetryBudget", "RetryPolicy", "Safety", "classify", "run"]
 
 T = TypeVar("T")
+
+_log = logging.getLogger("descope_keys")
+
+# 408: the server gave up waiting for the request; 429 and 503: turned away
+# before any work; 521/522/523/530: the edge could not reach the origin.
+_NOT_PROCESSED_STATUSES = frozenset({408, 429, 503, 521, 522, 523, 530})
+# The origin (or a proxy in front of it) failed or timed out mid-request:
+# 520 and 524 are the edge's "origin answered garbage / took too long".
+_AMBIGUOUS_STATUSES = frozenset({500, 502, 504, 520, 524})
 
 
 class Safety(enum.Enum):
@@ -22,8 +58,40 @@ class Safety(enum.Enum):
     #: Repeating is harmless, and a 404 on a repeat means the first attempt won.
     DELETE = "delete"
     #: Repeating could duplicate the effect: retried only when the request
-    #: certainly never reached the server (create).
+    #: certainly never reached the server (create), or after a reconcile.
     UNSAFE = "unsafe"
+
+
+class Failure(enum.Enum):
+    """What a failed attempt tells about the server's state."""
+
+    #: The server certainly did not act on the request.
+    NOT_PROCESSED = "not processed"
+    #: The server may or may not have acted on the request.
+    AMBIGUOUS = "ambiguous"
+    #: A definite answer (or a local error) that a repeat would not change.
+    FINAL = "final"
+
+
+#: Called after an ambiguous failure of an UNSAFE operation. It returns only
+#: once the attempt is known to have left nothing behind (so a retry is safe);
+#: it raises :class:`~descope_keys.AmbiguousResultError` when it cannot tell.
+Reconcile = Callable[[BaseException], Awaitable[None]]
+
+
+def classify(exc: BaseException) -> Failure:
+    """Say whether ``exc`` leaves the server untouched, maybe touched, or is final."""
+    if isinstance(exc, ApiError):
+        if exc.status in _NOT_PROCESSED_STATUSES:
+            return Failure.NOT_PROCESSED
+        if exc.status in _AMBIGUOUS_STATUSES:
+            return Failure.AMBIGUOUS
+        return Failure.FINAL
+    if isinstance(exc, AmbiguousResultError):
+        return Failure.FINAL
+    if isinstance(exc, TransportError):
+        return Failure.AMBIGUOUS if exc.request_sent else Failure.NOT_PROCESSED
+    return Failure.FINAL
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -43,9 +111,14 @@ class RetryPolicy:
     """How the client retries failed requests.
 
     Waits grow exponentially from ``initial_wait`` up to ``max_wait`` with full
-    jitter; the whole call, waits included, never runs past ``deadline``. A
-    server's ``Retry-After`` is honoured up to ``max_retry_after``; a longer
-    hint raises :class:`~descope_keys.RateLimitError` at once.
+    jitter (each wait is uniform between 0 and the current bound). No retry
+    starts, and no wait runs, past ``deadline`` seconds after the call began;
+    the first attempt is bounded by the client's ``timeout`` only. A server's
+    ``Retry-After`` (seconds or an HTTP date) is honoured as the least wait up
+    to ``max_retry_after``; a longer hint raises the error (a
+    :class:`~descope_keys.RateLimitError` for 429) at once, ``retry_after``
+    set, instead of sleeping. Which failures are retried depends on the
+    operation: see the README's retry table.
 
     Attributes:
         attempts: Total attempts per call, the first included (1 = no retry).
@@ -67,16 +140,215 @@ class RetryPolicy:
         return cls(attempts=1)
 
 
+def _reason(exc: BaseException) -> str:
+    """A loggable cause: class and status, or the low-level error's class. Never a body."""
+    if isinstance(exc, ApiError):
+        return f"{type(exc).__name__} HTTP {exc.status}"
+    cause = exc.__cause__
+    if cause is not None:
+        return f"{type(exc).__name__} ({type(cause).__name__})"
+    return type(exc).__name__
+
+
+def _after_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TransportError) and isinstance(exc.__cause__, asyncio.TimeoutError)
+
+
+class _Retrier(Generic[T]):
+    """The retry loop of one call, entered only after its first attempt failed."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        operation: str,
+        safety: Safety,
+        attempt: Callable[[], Awaitable[T]],
+        budget: RetryBudget | None,
+        reconcile: Reconcile | None,
+        started: float,
+    ) -> None:
+        self._policy = policy
+        self._operation = operation
+        self._safety = safety
+        self._attempt = attempt
+        self._budget = budget
+        self._reconcile = reconcile
+        self._deadline_at = started + policy.deadline
+        self._jitter = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+        self._made = 0
+        self._kind = Failure.FINAL
+        self._ambiguous_seen = False
+        self._paid: int | None = None
+        self._replay: BaseException | None = None
+
+    async def after_first(self, exc: Exception) -> T:
+        """Handle the first attempt's failure: raise it, or retry under tenacity."""
+        self._made = 1
+        await self._settle(exc)
+        if not self._should_retry_exc(exc):
+            raise exc
+        self._replay = exc
+        retrying = AsyncRetrying(
+            sleep=asyncio.sleep,
+            stop=self._stop,
+            wait=self._wait,
+            retry=self._should_retry,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        result = cast("T", await retrying(self._next_attempt))
+        if self._budget is not None:
+            self._budget.succeeded(self._paid)
+        return result
+
+    async def _next_attempt(self) -> T:
+        replay, self._replay = self._replay, None
+        if replay is not None:
+            # tenacity's attempt 1 is the bare attempt that already failed.
+            raise replay
+        self._made += 1
+        self._kind = Failure.FINAL
+        remaining = self._deadline_at - time.monotonic()
+        try:
+            try:
+                return await asyncio.wait_for(self._attempt(), remaining)
+            except asyncio.TimeoutError as exc:
+                raise TransportError(
+                    f"the retry deadline of {self._policy.deadline:g}s ran out",
+                    operation=self._operation,
+                    request_sent=True,
+                ) from exc
+        except NotFoundError as exc:
+            if self._safety is Safety.DELETE and self._ambiguous_seen:
+                # A repeat of a delete whose earlier attempt may have landed:
+                # the key is gone, which is what the caller asked for.
+                _log.info(
+                    "%s: attempt %d found nothing to delete; an earlier attempt did it",
+                    self._operation,
+                    self._made,
+                    extra={"operation": self._operation, "attempt": self._made},
+                )
+                return cast("T", {})  # the wire body of a successful delete
+            await self._settle(exc)
+            raise
+        except Exception as exc:
+            await self._settle(exc)
+            raise
+
+    async def _settle(self, exc: Exception) -> None:
+        """Classify a failure, and reconcile an ambiguous UNSAFE one before any retry."""
+        if isinstance(exc, (ApiError, TransportError)):
+            exc.attempts = self._made
+        self._kind = Failure.FINAL
+        kind = classify(exc)
+        if kind is Failure.AMBIGUOUS:
+            self._ambiguous_seen = True
+            if self._safety is Safety.UNSAFE:
+                if self._reconcile is None:
+                    return
+                try:
+                    await self._reconcile(exc)
+                except AmbiguousResultError as ambiguous:
+                    ambiguous.attempts = self._made
+                    raise
+                # Whatever the attempt did has been undone: as good as never sent.
+                kind = Failure.NOT_PROCESSED
+        self._kind = kind
+
+    def _should_retry_exc(self, exc: BaseException) -> bool:
+        if self._kind is Failure.FINAL:
+            return False
+        if self._kind is Failure.AMBIGUOUS and self._safety is Safety.UNSAFE:
+            return False
+        retry_after = exc.retry_after if isinstance(exc, ApiError) else None
+        return retry_after is None or retry_after <= self._policy.max_retry_after
+
+    def _should_retry(self, state: RetryCallState) -> bool:
+        outcome = state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        exc = outcome.exception()
+        # CancelledError and other BaseExceptions propagate at once.
+        return isinstance(exc, Exception) and self._should_retry_exc(exc)
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = self._jitter(state)
+        exc = state.outcome.exception() if state.outcome is not None else None
+        retry_after = exc.retry_after if isinstance(exc, ApiError) else None
+        return backoff if retry_after is None else max(backoff, retry_after)
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if state.attempt_number >= self._policy.attempts:
+            return True
+        if time.monotonic() + state.upcoming_sleep >= self._deadline_at:
+            self._give_up(state, "the deadline would pass during the wait")
+            return True
+        if self._budget is not None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            paid = self._budget.acquire(after_timeout=exc is not None and _after_timeout(exc))
+            if paid is None:
+                self._give_up(state, "the client's retry budget is spent")
+                return True
+            self._paid = paid
+        return False
+
+    def _give_up(self, state: RetryCallState, why: str) -> None:
+        _log.info(
+            "%s: not retrying after attempt %d: %s",
+            self._operation,
+            state.attempt_number,
+            why,
+            extra={"operation": self._operation, "attempt": state.attempt_number},
+        )
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        reason = "unknown" if exc is None else _reason(exc)
+        wait = state.upcoming_sleep
+        _log.info(
+            "%s: attempt %d failed (%s); retrying in %.3fs",
+            self._operation,
+            state.attempt_number,
+            reason,
+            wait,
+            extra={
+                "operation": self._operation,
+                "attempt": state.attempt_number,
+                "reason": reason,
+                "wait": wait,
+            },
+        )
+
+
 async def run(
     policy: RetryPolicy,
     operation: str,
     safety: Safety,
     attempt: Callable[[], Awaitable[T]],
+    *,
+    budget: RetryBudget | None = None,
+    reconcile: Reconcile | None = None,
 ) -> T:
-    """Run ``attempt`` under ``policy``.
+    """Run ``attempt`` under ``policy``; return its result or raise its last error.
 
     The first attempt runs bare, outside any retry machinery, so the success
-    path costs nothing.
+    path costs nothing. The error raised after retries carries ``attempts``.
+
+    Args:
+        policy: Attempts, backoff, deadline and ``Retry-After`` limits.
+        operation: The SDK operation, for logs and errors.
+        safety: Which failures may be repeated (see :class:`Safety`).
+        attempt: Makes one attempt; raises the SDK's mapped errors.
+        budget: The client's retry budget; each retry spends from it.
+        reconcile: For UNSAFE operations, undoes an ambiguous attempt so that
+            it may be retried (see :data:`Reconcile`).
     """
-    # TODO(retry issue): backoff, jitter, deadline, Retry-After, budget.
-    return await attempt()
+    started = time.monotonic()
+    try:
+        result = await attempt()
+    except Exception as exc:
+        retrier = _Retrier(policy, operation, safety, attempt, budget, reconcile, started)
+        return await retrier.after_first(exc)
+    if budget is not None:
+        budget.succeeded()
+    return result

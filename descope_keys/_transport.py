@@ -223,6 +223,13 @@ class Transport:
             ) as resp:
                 raw = await self._read_capped(operation, resp)
                 status, headers = resp.status, resp.headers
+        except aiohttp.ConnectionTimeoutError as exc:
+            # No connection was made, so nothing was sent: safe to repeat.
+            raise TransportError(
+                f"timed out connecting to {self._describe_host()}",
+                operation=operation,
+                request_sent=False,
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise TransportError(
                 f"cannot connect to {self._describe_host()}: {exc.os_error.strerror or exc}",

@@ -1,0 +1,363 @@
+"""Create reconciliation: undo an access key that an ambiguous create may have made.
+
+The create API has no idempotency key, so after a create attempt whose outcome
+is unknown (a timeout, a reset after sending, a 500/502/504) the SDK cannot
+simply send it again: if the first attempt landed, there would be two keys,
+one of them an orphan whose secret was lost in transit. Instead it looks for
+that orphan and deletes it (nobody holds its secret, so nobody can be using
+it), and only then retries.
+
+How an orphan is recognised, cheaply and without touching the success path:
+
+* after the failure, one search (narrowed by tenant or bound user when the
+  create names them) lists the keys;
+* a *candidate* has the same name, roles, tenants, bound user and expiry as
+  the request, was created inside the call's time window (in the server's
+  clock, read from the search response's ``Date`` header, with two seconds of
+  slack for its one-second resolution), and is not a key this client has
+  already handed back to a caller;
+* before searching, the reconcile waits until no other create of the same
+  name by this client is in flight, and repeats the search if one started
+  meanwhile, so it never mistakes a sibling call's fresh key for an orphan.
+
+Same-name reconciles of one client run one at a time. When there are no more
+candidates than this client has unreconciled ambiguous creates of that name,
+every candidate is an orphan of ours: they are deleted and the create is
+retried. Otherwise (more candidates, or a search or delete that fails) it
+raises :class:`~descope_keys.AmbiguousResultError` listing the candidate ids.
+
+Not covered: a key made by another process, with the same name and the same
+attributes, in the same seconds (it would be taken for ours), and an attempt
+that the server commits only after the reconcile's search (a request held in
+a queue past the client's timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from . import _retry
+from ._retry import Safety
+from .errors import AmbiguousResultError, DescopeError, NotFoundError
+
+if TYPE_CHECKING:
+    from ._retry import RetryPolicy
+    from ._retry_budget import RetryBudget
+    from ._transport import Response, Transport
+
+__all__ = ["CreateLedger", "CreateReconciler"]
+
+_log = logging.getLogger("descope_keys")
+
+_SEARCH_PATH = "/v1/mgmt/accesskey/search"
+_DELETE_PATH = "/v1/mgmt/accesskey/delete"
+# createdTime and Date both have one-second resolution, and either may be
+# truncated or rounded: allow that much on each side of the window.
+_DATE_SLACK = 2.0
+# Without a Date header the window is in the client's clock, which may be off.
+_CLOCK_SLACK = 5.0
+# Far longer than any call's window: an id returned earlier cannot match.
+_KNOWN_HORIZON = 900.0
+# Searches repeated when sibling creates keep starting during the search.
+_MAX_SEARCHES = 4
+
+
+class _InFlight:
+    """Counts one create attempt of ``name`` as in flight (a cheap context manager)."""
+
+    __slots__ = ("_ledger", "_name")
+
+    def __init__(self, ledger: CreateLedger, name: str) -> None:
+        self._ledger = ledger
+        self._name = name
+
+    def __enter__(self) -> None:
+        ledger = self._ledger
+        ledger._inflight[self._name] = ledger._inflight.get(self._name, 0) + 1
+        ledger._generation[self._name] = ledger._generation.get(self._name, 0) + 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        ledger = self._ledger
+        left = ledger._inflight[self._name] - 1
+        if left:
+            ledger._inflight[self._name] = left
+            return
+        del ledger._inflight[self._name]
+        idle = ledger._idle.pop(self._name, None)
+        if idle is not None:
+            idle.set()
+
+
+class CreateLedger:
+    """Per-client bookkeeping of creates, so a reconcile can tell its own orphans.
+
+    Attributes:
+        reconcile: ``False`` turns reconciliation off: an ambiguous create is
+            then retried blindly, like the official SDKs do (and may leave a
+            duplicate). For tests that prove the fault suite catches that.
+    """
+
+    def __init__(self) -> None:
+        self.reconcile = True
+        self._inflight: dict[str, int] = {}
+        # Bumped by every attempt start, so a search can tell if one overlapped it.
+        self._generation: dict[str, int] = {}
+        self._idle: dict[str, asyncio.Event] = {}
+        self._known: OrderedDict[str, float] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pending: dict[str, int] = {}
+
+    def in_flight(self, name: str) -> _InFlight:
+        """Context manager around one create attempt for ``name``."""
+        return _InFlight(self, name)
+
+    def returned(self, key_id: str) -> None:
+        """Remember a key id that a create handed back: it is never an orphan."""
+        now = time.monotonic()
+        known = self._known
+        known[key_id] = now
+        while known:
+            oldest_id, at = next(iter(known.items()))
+            if now - at < _KNOWN_HORIZON:
+                break
+            del known[oldest_id]
+
+    def is_known(self, key_id: str) -> bool:
+        """True when a create of this client returned ``key_id``."""
+        return key_id in self._known
+
+    def generation(self, name: str) -> int:
+        """How many attempts for ``name`` have started so far."""
+        return self._generation.get(name, 0)
+
+    async def wait_idle(self, name: str, timeout: float) -> bool:
+        """Wait until no create attempt for ``name`` is in flight; False on timeout."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while self._inflight.get(name):
+            idle = self._idle.get(name)
+            if idle is None:
+                idle = self._idle[name] = asyncio.Event()
+            try:
+                await asyncio.wait_for(idle.wait(), max(0.0, end - loop.time()))
+            except asyncio.TimeoutError:
+                return False
+        return True
+
+
+def _server_now(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Date")
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    seconds = when.timestamp()
+    return seconds if math.isfinite(seconds) else None
+
+
+def _tenant_ids(tenants: Any) -> frozenset[str]:
+    if not isinstance(tenants, list):
+        return frozenset()
+    return frozenset(
+        str(t.get("tenantId")) for t in tenants if isinstance(t, Mapping) and t.get("tenantId")
+    )
+
+
+def _role_names(roles: Any) -> frozenset[str]:
+    return frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset()
+
+
+class CreateReconciler:
+    """The reconcile step of one create call (see the module docstring).
+
+    Built just before the call's first attempt, so that its clocks mark the
+    start of the call's time window.
+    """
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        body: Mapping[str, Any],
+        transport: Transport,
+        authorization: str,
+        policy: RetryPolicy,
+        budget: RetryBudget | None,
+        ledger: CreateLedger,
+    ) -> None:
+        self._operation = operation
+        self._body = body
+        self._name = str(body["name"])
+        self._transport = transport
+        self._authorization = authorization
+        self._policy = policy
+        self._budget = budget
+        self._ledger = ledger
+        self._started_wall = time.time()
+        self._started = time.monotonic()
+
+    async def __call__(self, failure: BaseException) -> None:
+        """Delete what the failed attempt may have created, or raise ``AmbiguousResultError``."""
+        ledger = self._ledger
+        name = self._name
+        ledger._pending[name] = ledger._pending.get(name, 0) + 1
+        try:
+            lock = ledger._locks.get(name)
+            if lock is None:
+                lock = ledger._locks[name] = asyncio.Lock()
+            async with lock:
+                candidates = await self._candidates()
+                pending = ledger._pending[name]
+                if len(candidates) > pending:
+                    raise self._ambiguous(
+                        f"{len(candidates)} keys that this create may have made appeared "
+                        f"during the call, more than it could have made; inspect candidate_ids",
+                        candidates,
+                    )
+                await self._delete(candidates)
+        finally:
+            left = ledger._pending[name] - 1
+            if left:
+                ledger._pending[name] = left
+            else:
+                del ledger._pending[name]
+                if (lock := ledger._locks.get(name)) is not None and not lock.locked():
+                    del ledger._locks[name]
+
+    async def _candidates(self) -> list[str]:
+        ledger = self._ledger
+        for _ in range(_MAX_SEARCHES):
+            if not await ledger.wait_idle(self._name, self._policy.deadline):
+                break
+            generation = ledger.generation(self._name)
+            response = await self._search()
+            if ledger.generation(self._name) == generation:
+                return self._matching(response)
+        raise self._ambiguous(
+            "other creates of the same name kept running, so the keys this one may "
+            "have made cannot be told apart",
+            [],
+        )
+
+    async def _search(self) -> Response:
+        body = self._body
+        tenant_ids = sorted(_tenant_ids(body.get("keyTenants")))
+        search = {
+            "tenantIds": tenant_ids,
+            "boundUserId": body.get("userId"),
+            "creatingUser": None,
+            "customAttributes": None,
+        }
+        operation = f"{self._operation}.reconcile"
+        transport, authorization = self._transport, self._authorization
+
+        async def attempt() -> Response:
+            return await transport.send(
+                operation, "POST", _SEARCH_PATH, authorization=authorization, body=search
+            )
+
+        try:
+            return await _retry.run(
+                self._policy, operation, Safety.IDEMPOTENT, attempt, budget=self._budget
+            )
+        except DescopeError as exc:
+            raise self._ambiguous(
+                f"the search for keys it may have made failed ({type(exc).__name__})", []
+            ) from exc
+
+    def _window(self, headers: Mapping[str, str]) -> tuple[float, float]:
+        elapsed = time.monotonic() - self._started
+        server_now = _server_now(headers)
+        if server_now is None:
+            return self._started_wall - _CLOCK_SLACK, time.time() + _CLOCK_SLACK
+        return server_now - elapsed - _DATE_SLACK, server_now + _DATE_SLACK
+
+    def _matching(self, response: Response) -> list[str]:
+        found = response.body.get("keys") if isinstance(response.body, Mapping) else None
+        if not isinstance(found, list):
+            raise self._ambiguous("the search for keys it may have made gave no key list", [])
+        low, high = self._window(response.headers)
+        body = self._body
+        roles = _role_names(body.get("roleNames"))
+        tenants = _tenant_ids(body.get("keyTenants"))
+        user = body.get("userId") or None
+        expire = body.get("expireTime") or 0
+        out = []
+        for key in found:
+            if not isinstance(key, Mapping) or key.get("name") != self._name:
+                continue
+            key_id = key.get("id")
+            if not isinstance(key_id, str) or not key_id or self._ledger.is_known(key_id):
+                continue
+            created = key.get("createdTime")
+            # A key without a creation time cannot be placed outside the window.
+            if isinstance(created, (int, float)) and not low <= created <= high:
+                continue
+            if (
+                _role_names(key.get("roleNames")) != roles
+                or _tenant_ids(key.get("keyTenants")) != tenants
+                or (key.get("boundUserId") or None) != user
+                or (key.get("expireTime") or 0) != expire
+            ):
+                continue
+            out.append(key_id)
+        return out
+
+    async def _delete(self, candidates: list[str], *, failed: str | None = None) -> None:
+        transport, authorization = self._transport, self._authorization
+        operation = f"{self._operation}.reconcile"
+        remaining = list(candidates)
+        while remaining:
+            key_id = remaining[0]
+            body = {"id": key_id}
+
+            async def attempt(body: Mapping[str, Any] = body) -> Response:
+                return await transport.send(
+                    operation, "POST", _DELETE_PATH, authorization=authorization, body=body
+                )
+
+            try:
+                await _retry.run(
+                    self._policy, operation, Safety.DELETE, attempt, budget=self._budget
+                )
+            except NotFoundError:
+                pass  # gone already: a sibling's reconcile, or an operator, removed it
+            except DescopeError as exc:
+                why = f"a key it may have made could not be deleted ({type(exc).__name__})"
+                raise self._ambiguous(why, remaining, plain=failed) from exc
+            remaining.pop(0)
+            _log.info(
+                "%s: deleted key %s, left behind by an ambiguous attempt",
+                self._operation,
+                key_id,
+                extra={"operation": self._operation, "key_id": key_id},
+            )
+
+    async def discard(self, key_id: str, why: str) -> None:
+        """Delete a key the create made but cannot return; raise if that fails."""
+        await self._delete([key_id], failed=f"{why}, and the key it made could not be deleted")
+        _log.info("%s: %s; deleted the key it made", self._operation, why)
+
+    def _ambiguous(
+        self, why: str, candidates: list[str], *, plain: str | None = None
+    ) -> AmbiguousResultError:
+        return AmbiguousResultError(
+            plain or f"the create may or may not have taken effect: {why}",
+            operation=self._operation,
+            candidate_ids=candidates,
+        )

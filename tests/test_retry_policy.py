@@ -1,0 +1,92 @@
+"""RetryPolicy values and the RetryBudget token bucket."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from descope_keys._retry import RetryBudget, RetryPolicy
+
+
+def test_policy_defaults_match_the_documented_contract() -> None:
+    policy = RetryPolicy()
+    assert (
+        policy.attempts,
+        policy.deadline,
+        policy.initial_wait,
+        policy.max_wait,
+        policy.max_retry_after,
+    ) == (4, 30.0, 0.2, 5.0, 60.0)
+
+
+def test_disabled_policy_makes_one_attempt() -> None:
+    assert RetryPolicy.disabled().attempts == 1
+
+
+def test_policy_is_frozen() -> None:
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        RetryPolicy().attempts = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"attempts": 0},
+        {"attempts": True},
+        {"attempts": 1.5},
+        {"deadline": 0},
+        {"deadline": float("inf")},
+        {"initial_wait": -1},
+        {"max_wait": float("nan")},
+        {"max_retry_after": 0},
+    ],
+)
+def test_policy_rejects_unusable_values(kwargs: dict[str, object]) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_policy_docstring_documents_every_field() -> None:
+    doc = RetryPolicy.__doc__ or ""
+    for field in attrs.fields(RetryPolicy):
+        assert f"{field.name}:" in doc
+
+
+def test_budget_defaults_are_botocore_standard_mode() -> None:
+    budget = RetryBudget()
+    assert (budget.capacity, budget.retry_cost, budget.timeout_cost, budget.success_refill) == (
+        500,
+        5,
+        10,
+        1,
+    )
+    assert budget.tokens == 500
+
+
+def test_budget_refuses_a_retry_it_cannot_pay_for() -> None:
+    budget = RetryBudget(capacity=12)
+    assert budget.acquire(after_timeout=True) == 10
+    assert budget.acquire(after_timeout=False) is None
+    assert budget.tokens == 2
+
+
+def test_budget_refills_by_one_per_success_up_to_capacity() -> None:
+    budget = RetryBudget(capacity=10)
+    budget.acquire(after_timeout=False)
+    for _ in range(3):
+        budget.succeeded()
+    assert budget.tokens == 8
+    for _ in range(10):
+        budget.succeeded()
+    assert budget.tokens == 10
+
+
+def test_budget_refund_of_a_retry_cost_never_exceeds_capacity() -> None:
+    budget = RetryBudget(capacity=10)
+    budget.succeeded(refund=10)
+    assert budget.tokens == 10
+
+
+def test_budget_rejects_negative_amounts() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        RetryBudget(retry_cost=-1)
