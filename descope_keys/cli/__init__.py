@@ -1,0 +1,7 @@
+"""The ``descope-keys`` command line: key management, exchange, validation, and a demo."""
+
+from __future__ import annotations
+
+from ._main import main
+
+__all__ = ["main"]

@@ -1,0 +1,173 @@
+"""``descope-keys demo``: the whole key lifecycle against an in-process emulator."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from .._client import AsyncDescopeKeys
+from .._config import ENV_PUBLIC_KEY
+from .._models import KeyTenant
+from .._tokens import AccessKeyToken
+from ..emulator import Emulator
+from ..errors import AuthenticationError, DescopeError, NotFoundError
+from ._console import Io
+from ._errors import EXIT_FAILURE, EXIT_OK, Context, describe
+from ._output import abbreviate, key_rows, key_table, now_utc, rows, token_rows
+
+__all__ = ["run_demo"]
+
+_TENANT = "acme"
+_ROLES = ("deployer", "viewer")
+_PERMISSIONS = {"deployer": ["deploy", "read"], "viewer": ["read"]}
+_INDENT = "     "
+
+
+class _DemoFailure(Exception):
+    """The emulator or the SDK did not behave as the demo expects."""
+
+
+class _Steps:
+    def __init__(self, io: Io) -> None:
+        self._io = io
+        self._number = 0
+
+    def step(self, title: str, command: str) -> None:
+        self._number += 1
+        self._io.print("", f"{self._number}. {title}", f"{_INDENT}$ descope-keys {command}")
+
+    def show(self, *lines: str) -> None:
+        self._io.print(*(f"{_INDENT}{line}" for line in lines))
+        self._io.out.flush()
+
+
+async def _refused(
+    steps: _Steps,
+    what: str,
+    attempt: Callable[[], Awaitable[object]],
+    expected: type[Exception],
+    key_id: str,
+) -> None:
+    """Run ``attempt`` and show its failure; succeeding would be a demo failure."""
+    try:
+        await attempt()
+    except expected as exc:
+        context = Context.EXCHANGE if expected is AuthenticationError else Context.MANAGEMENT
+        _, message = describe(exc, context, key_id=key_id)
+        steps.show(f"-> {what} fails as it should: {type(exc).__name__}: {message}")
+        return
+    raise _DemoFailure(f"{what} unexpectedly succeeded")
+
+
+def _check(condition: bool, problem: str) -> None:
+    if not condition:
+        raise _DemoFailure(problem)
+
+
+async def _lifecycle(client: AsyncDescopeKeys, steps: _Steps) -> None:
+    keys = client.access_keys
+    tenant_arg = f"{_TENANT}:{','.join(_ROLES)}"
+
+    steps.step(
+        "Create an access key with roles in a tenant",
+        f"keys create --name demo-ci-bot --tenant {tenant_arg} --expires-in 30d",
+    )
+    created = await keys.create(
+        "demo-ci-bot",
+        key_tenants=[KeyTenant(_TENANT, _ROLES)],
+        expire_time=timedelta(days=30),
+        description="made by descope-keys demo",
+        custom_claims={"team": "platform"},
+    )
+    key_id, secret = created.key.id, created.cleartext
+    steps.show(*rows([*key_rows(created.key, now_utc()), ("secret", abbreviate(secret))]))
+    steps.show("-> the secret is shown only at creation (the demo hides most of it)")
+
+    steps.step("Load it by id, and search the tenant's keys", f"keys search --tenant {_TENANT}")
+    loaded = await keys.load(key_id)
+    _check(loaded.key_tenants[0].role_names == _ROLES, "load returned other roles")
+    found = await keys.search(tenant_ids=[_TENANT])
+    _check([k.id for k in found] == [key_id], "search did not find exactly the new key")
+    steps.show(f"load {key_id}: {loaded.name}, {loaded.status}", *key_table(found, now_utc()))
+
+    steps.step("Exchange the secret for a session JWT", "exchange - < secret.txt")
+    token = await client.exchange_access_key(secret)
+    steps.show(f"jwt  {abbreviate(token.jwt, 20)}")
+
+    steps.step("Validate the JWT locally and show its claims", "validate - < jwt.txt")
+    validated = await client.validate_token(token.jwt)
+    _check(validated.key_id == key_id, "the JWT names another key")
+    _check(validated.has_role("deployer", _TENANT), "the JWT lacks the tenant role")
+    _check(validated.has_permission("deploy", _TENANT), "the JWT lacks the role's permission")
+    steps.show(*rows(token_rows(validated, now_utc())))
+    steps.show("-> checked in-process against the cached JWKS: no network call per request")
+
+    steps.step("Deactivate the key: the exchange now fails", f"keys deactivate {key_id}")
+    await keys.deactivate(key_id)
+    steps.show(f"status: {(await keys.load(key_id)).status}")
+    await _refused(
+        steps, "exchange", lambda: client.exchange_access_key(secret), AuthenticationError, key_id
+    )
+    still: AccessKeyToken = await client.validate_token(token.jwt)
+    steps.show(f"-> the JWT issued before stays valid until it expires ({still.key_id})")
+
+    steps.step("Activate it again: the exchange works", f"keys activate {key_id}")
+    await keys.activate(key_id)
+    await client.exchange_access_key(secret)
+    steps.show("-> exchange succeeds")
+
+    steps.step("Rotate the secret: the old one fails, the new one works", f"keys rotate {key_id}")
+    rotated = await keys.rotate(key_id)
+    _check(rotated.cleartext != secret, "rotation kept the old secret")
+    steps.show(f"new secret  {abbreviate(rotated.cleartext)}")
+    await _refused(
+        steps,
+        "exchange with the old secret",
+        lambda: client.exchange_access_key(secret),
+        AuthenticationError,
+        key_id,
+    )
+    fresh = await client.exchange_access_key(rotated.cleartext)
+    _check(fresh.key_id == key_id, "the new secret belongs to another key")
+    steps.show("-> exchange with the new secret succeeds")
+
+    steps.step("Delete the key", f"keys delete {key_id}")
+    await keys.delete(key_id)
+    await _refused(steps, "load", lambda: keys.load(key_id), NotFoundError, key_id)
+
+
+async def run_demo(io: Io) -> int:
+    """Start an emulator on 127.0.0.1, walk through the lifecycle, stop it."""
+    started = time.perf_counter()
+    async with Emulator(role_permissions=_PERMISSIONS) as emulator:
+        io.print(
+            "descope-keys demo: the access-key lifecycle against an embedded emulator",
+            f"(a throwaway Descope-compatible server at {emulator.base_url}, "
+            f"project {emulator.project_id}; no account or credentials needed)",
+        )
+        # A pinned key from the environment would not match the emulator's.
+        pinned = emulator.jwks() if os.environ.get(ENV_PUBLIC_KEY) else None
+        async with AsyncDescopeKeys(
+            emulator.project_id,
+            emulator.management_key,
+            base_url=emulator.base_url,
+            public_key=pinned,
+        ) as client:
+            steps = _Steps(io)
+            try:
+                await _lifecycle(client, steps)
+            except (_DemoFailure, DescopeError) as exc:
+                io.out.flush()
+                io.error(f"demo failed: {exc}")
+                return EXIT_FAILURE
+    elapsed = time.perf_counter() - started
+    io.print(
+        "",
+        f"Done in {elapsed:.2f} s: create, load, search, exchange, validate, deactivate, "
+        "activate, rotate, delete.",
+        "Against your project: export DESCOPE_PROJECT_ID and DESCOPE_MANAGEMENT_KEY, "
+        "then descope-keys --help.",
+    )
+    return EXIT_OK
