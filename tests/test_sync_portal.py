@@ -1,0 +1,283 @@
+"""The portal: the event-loop thread under the sync facade, tested with a fake client."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+from descope_keys._portal import ClosedError, Portal
+from tests._sync_support import DEADLINE, ROOT, child_env, loop_threads, python
+
+
+class Boom(Exception):
+    pass
+
+
+class FakeClient:
+    """Stands in for AsyncDescopeKeys: records which thread its coroutines ran on."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+        self.closed_on: int | None = None
+        self.raised: Boom | None = None
+        self.started = threading.Event()
+
+    async def echo(self, value: object) -> object:
+        self.threads.append(threading.get_ident())
+        await asyncio.sleep(0)
+        return value
+
+    async def fail(self) -> None:
+        self.raised = Boom("inner failure")
+        raise self.raised
+
+    async def forever(self) -> None:
+        self.started.set()
+        await asyncio.sleep(3600)
+
+    async def aclose(self) -> None:
+        self.closed_on = threading.get_ident()
+
+
+@pytest.fixture
+def portal() -> Iterator[Portal[FakeClient]]:
+    p: Portal[FakeClient] = Portal(FakeClient, name="Fake")
+    yield p
+    p.close()
+
+
+def test_thread_starts_lazily_on_first_call(portal: Portal[FakeClient]) -> None:
+    assert portal.thread is None
+    assert portal.run(portal.target.echo(1)) == 1
+    assert portal.thread is not None
+    assert portal.thread.is_alive()
+    assert portal.target.threads == [portal.thread.ident]
+
+
+def test_one_thread_serves_every_call(portal: Portal[FakeClient]) -> None:
+    for i in range(5):
+        assert portal.run(portal.target.echo(i)) == i
+    assert len(set(portal.target.threads)) == 1
+    assert portal.target.threads[0] != threading.get_ident()
+
+
+def test_exception_arrives_unchanged_with_inner_frames(portal: Portal[FakeClient]) -> None:
+    with pytest.raises(Boom) as info:
+        portal.run(portal.target.fail())
+    assert info.value is portal.target.raised
+    frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    # The caller's frames and the coroutine's frame on the loop thread.
+    assert "test_exception_arrives_unchanged_with_inner_frames" in frames
+    assert "fail" in frames
+
+
+def test_call_from_the_loop_thread_raises_instead_of_deadlocking(
+    portal: Portal[FakeClient],
+) -> None:
+    async def reenter() -> str:
+        try:
+            portal.run(portal.target.echo("nested"))
+        except RuntimeError as exc:
+            return str(exc)
+        return "no error"
+
+    message = portal.run(reenter())
+    assert "deadlock" in message
+
+
+async def test_call_from_a_running_loop_works_and_warns_once(
+    portal: Portal[FakeClient],
+) -> None:
+    with pytest.warns(RuntimeWarning, match="AsyncDescopeKeys") as record:
+        assert portal.run(portal.target.echo("a")) == "a"
+    assert len(record) == 1
+    assert record[0].filename == __file__  # points at the caller, not the SDK
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert portal.run(portal.target.echo("b")) == "b"  # no second warning
+
+
+def test_close_runs_aclose_on_the_loop_thread_and_joins_it(portal: Portal[FakeClient]) -> None:
+    portal.run(portal.target.echo(None))
+    thread = portal.thread
+    assert thread is not None
+    portal.close()
+    assert portal.target.closed_on == thread.ident
+    assert not thread.is_alive()
+    assert portal.thread is None
+    assert thread not in loop_threads()
+
+
+def test_close_is_idempotent(portal: Portal[FakeClient]) -> None:
+    portal.run(portal.target.echo(None))
+    portal.close()
+    portal.close()
+    assert portal.closed
+
+
+def test_close_before_first_use_starts_no_thread() -> None:
+    before = set(loop_threads())
+    portal: Portal[FakeClient] = Portal(FakeClient, name="Fake")
+    portal.close()
+    assert set(loop_threads()) == before
+    assert portal.target.closed_on is None  # nothing was opened, nothing to close
+
+
+def test_call_after_close_raises_and_leaves_no_unawaited_coroutine(
+    portal: Portal[FakeClient],
+) -> None:
+    portal.run(portal.target.echo(None))
+    portal.close()
+    # Warnings are errors here: an unawaited coroutine would fail the test.
+    with pytest.raises(ClosedError):
+        portal.run(portal.target.echo(None))
+    gc.collect()
+
+
+def test_close_ends_calls_in_flight_with_a_clear_error(portal: Portal[FakeClient]) -> None:
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            portal.run(portal.target.forever())
+        except BaseException as exc:
+            errors.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert portal.target.started.wait(DEADLINE)
+    portal.close()
+    caller.join(DEADLINE)
+    assert not caller.is_alive()
+    assert len(errors) == 1
+    assert isinstance(errors[0], ClosedError)
+
+
+def test_configuration_errors_surface_at_construction() -> None:
+    def broken() -> FakeClient:
+        raise ValueError("bad setting")
+
+    with pytest.raises(ValueError, match="bad setting"):
+        Portal(broken, name="Fake")
+
+
+def test_an_unclosed_portal_warns_when_collected_and_stops_its_thread() -> None:
+    portal: Portal[FakeClient] = Portal(FakeClient, name="Fake")
+    portal.run(portal.target.echo(None))
+    thread = portal.thread
+    assert thread is not None
+    with pytest.warns(ResourceWarning, match="unclosed Fake"):
+        del portal  # the last reference: the finalizer runs here
+    thread.join(DEADLINE)
+    assert not thread.is_alive()
+
+
+def test_the_atexit_hook_closes_what_is_still_open() -> None:
+    code = textwrap.dedent(
+        """
+        import threading
+        from descope_keys._portal import Portal
+
+        class Client:
+            async def ping(self):
+                return threading.get_ident()
+            async def aclose(self):
+                print("closed on loop thread:", threading.get_ident() == LOOP, flush=True)
+
+        portal = Portal(Client, name="Fake")
+        LOOP = portal.run(portal.target.ping())
+        print("exiting without close", flush=True)
+        """
+    )
+    done = python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["exiting without close", "closed on loop thread: True"]
+    assert done.stderr == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_cancels_the_inner_task_and_raises_keyboard_interrupt() -> None:
+    # A real DescopeKeys call against a server that accepts and never
+    # answers; the test interrupts it once the request has arrived.
+    code = textwrap.dedent(
+        """
+        import asyncio, socket, sys, threading
+        from descope_keys._sync import DescopeKeys
+        from descope_keys._retry import RetryPolicy
+
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(30)
+
+        def serve():
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(30)
+                conn.recv(65536)
+                print("IN_FLIGHT", flush=True)
+                # recv() returns b"" once the client closes the connection:
+                # that happens only if the request task was cancelled.
+                while conn.recv(65536):
+                    pass
+                client_closed.set()
+
+        client_closed = threading.Event()
+        threading.Thread(target=serve, daemon=True).start()
+        url = "http://127.0.0.1:%d" % server.getsockname()[1]
+        client = DescopeKeys("P2ctrlc", "K", base_url=url, timeout=60, retry=RetryPolicy.disabled())
+        try:
+            client.access_keys.load("K1")
+        except KeyboardInterrupt:
+            loop = client._portal._loop
+
+            async def pending():
+                me = asyncio.current_task()
+                return len([t for t in asyncio.all_tasks() if t is not me])
+
+            print("PENDING_TASKS", asyncio.run_coroutine_threadsafe(pending(), loop).result(10))
+            if client_closed.wait(10):
+                print("CLIENT_CLOSED_CONNECTION", flush=True)
+            client.close()
+            server.close()
+            raise
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-W", "error", "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=child_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the request arrived (server timeout 30 s)
+        assert line.strip() == "IN_FLIGHT"
+        interrupted = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=DEADLINE)
+        elapsed = time.monotonic() - interrupted
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGINT
+    assert "KeyboardInterrupt" in err
+    assert "PENDING_TASKS 0" in out
+    assert "CLIENT_CLOSED_CONNECTION" in out
+    assert elapsed < 5.0
+    assert "Unclosed" not in err
+    assert "Warning" not in err
