@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -117,11 +118,14 @@ class JwksServer:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.base_url = ""
+        self._closing = asyncio.Event()
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests += 1
         if self.delay:
-            await asyncio.sleep(self.delay)
+            # Interrupted at shutdown so that slow answers never slow teardown.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.delay)
         if self.status != 200:
             return web.json_response({"errorCode": "E011003"}, status=self.status)
         headers = {"Cache-Control": self.cache_control} if self.cache_control else None
@@ -142,6 +146,7 @@ class JwksServer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing.set()
         if self._session is not None:
             await self._session.close()
         if self._runner is not None:
@@ -165,3 +170,31 @@ class JwksServer:
                     raise TransportError("JWKS response is not JSON", operation="jwks") from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise TransportError(f"JWKS request failed: {type(exc).__name__}") from exc
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def use_clock(validator: Any, clock: FakeClock) -> FakeClock:
+    """Drive a TokenValidator's JWKS freshness with ``clock`` (token times stay real)."""
+    validator._cache._clock = clock
+    return clock
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (bounded) for background work to make ``predicate`` true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
