@@ -132,7 +132,7 @@ async def _run_batch(client: AsyncDescopeKeys, args: argparse.Namespace, io: Io)
             io.error(f"tenant {tenant} has no access keys: nothing to {action}")
         return EXIT_OK
     call = getattr(client.access_keys, action)
-    progress = Progress.for_stream(io.err, f"{action:>10}", len(ids))
+    progress = Progress.for_stream(io.err, action, len(ids))
 
     def on_success(key_id: str, value: Any) -> None:
         if io.json:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import select
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +14,7 @@ import pytest
 from descope_keys._client import AsyncDescopeKeys
 from descope_keys._models import AccessKey, CreatedAccessKey, KeyTenant
 from descope_keys.errors import AuthenticationError, NotFoundError
-from tests.cli._cli import Cli, fields
+from tests.cli._cli import TIMEOUT, Cli, fields
 
 
 def _create(cli: Cli, name: str, tenant: str | None = None) -> CreatedAccessKey:
@@ -217,3 +221,45 @@ def test_delete_reads_ids_from_stdin(cli: Cli) -> None:
     for key_id in ids:
         with pytest.raises(NotFoundError):
             _load(cli, key_id)
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while select.select([fd], [], [], 1.0)[0]:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side of the pty is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_batch_on_a_terminal_draws_a_progress_bar_instead_of_lines(cli: Cli) -> None:
+    ids = [_create(cli, f"tty-{i}").key.id for i in range(5)]
+    primary, secondary = os.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "descope_keys.cli", "keys", "deactivate", *ids],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            env=cli.env(),
+            timeout=TIMEOUT,
+            check=False,
+            text=True,
+        )
+        os.close(secondary)
+        secondary = -1
+        terminal = _read_all(primary)
+    finally:
+        os.close(primary)
+        if secondary >= 0:
+            os.close(secondary)
+    assert proc.returncode == 0, terminal
+    assert proc.stdout == "deactivated 5 keys\n"
+    assert "deactivate [" in terminal
+    assert "5/5" in terminal
+    assert "\n" not in terminal.strip("\r\n ")
