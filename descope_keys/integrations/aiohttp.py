@@ -1,0 +1,145 @@
+"""aiohttp.web integration: a middleware and a per-handler ``require`` decorator.
+
+::
+
+    from aiohttp import web
+    from descope_keys import AsyncDescopeKeys
+    from descope_keys.integrations.aiohttp import descope_middleware, require
+
+    client = AsyncDescopeKeys(project_id)
+    app = web.Application(middlewares=[descope_middleware(client, exclude=["/health"])])
+
+    @require(roles=["admin"])
+    async def admin(request: web.Request) -> web.Response:
+        token = request["descope_token"]  # the validated AccessKeyToken
+        ...
+
+Responses and error codes are described in :mod:`descope_keys.integrations`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Final
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Middleware
+
+from .._tokens import AccessKeyToken
+from ._core import MISSING_TOKEN, AsyncTokenValidating, Denial, Guard, Requirement, check_client
+
+__all__ = ["TOKEN_KEY", "descope_middleware", "get_token", "require"]
+
+_NAME: Final = "descope_token"
+
+
+class _TokenKey(web.RequestKey[AccessKeyToken]):
+    """A typed request key that the plain name ``"descope_token"`` also finds.
+
+    aiohttp warns once per process when a plain string key is set on a
+    request, yet ``request["descope_token"]`` is the documented way to read
+    the token: this key hashes and compares like that string, so setting it
+    warns nothing and both lookups reach the same entry.
+    """
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return hash(_NAME)
+
+    def __eq__(self, other: object) -> bool:
+        return other == _NAME if isinstance(other, str) else other is self
+
+
+#: Where the middleware puts the validated token: ``request[TOKEN_KEY]`` (typed)
+#: or, the same entry, ``request["descope_token"]``.
+TOKEN_KEY: Final = _TokenKey(_NAME, AccessKeyToken)
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _response(denial: Denial) -> web.Response:
+    return web.Response(status=denial.status, body=denial.body, headers=denial.headers)
+
+
+def descope_middleware(
+    client: AsyncTokenValidating,
+    *,
+    roles: Iterable[str] = (),
+    permissions: Iterable[str] = (),
+    tenant: str | None = None,
+    exclude: Iterable[str] = (),
+    audience: str | None = None,
+) -> Middleware:
+    """An aiohttp middleware that lets through only requests with a valid access-key token.
+
+    The validated :class:`~descope_keys.AccessKeyToken` is stored at
+    ``request["descope_token"]`` (see :func:`get_token`).
+
+    Args:
+        client: The ``AsyncDescopeKeys`` that validates tokens (on the app's loop).
+        roles: Roles the token must all grant.
+        permissions: Permissions the token must all grant.
+        tenant: Check ``roles``/``permissions`` within this tenant; the token
+            must belong to it.
+        exclude: Path prefixes served without a token, matched by whole
+            segments (``"/health"`` opens ``/health/live``, not ``/healthz``).
+        audience: When given, tokens must carry it in ``aud``.
+
+    Returns:
+        The middleware, for ``web.Application(middlewares=[...])``.
+
+    Raises:
+        InvalidArgumentError: an unusable argument.
+    """
+    check_client(client, asynchronous=True)
+    guard = Guard(
+        roles=roles, permissions=permissions, tenant=tenant, exclude=exclude, audience=audience
+    )
+
+    @web.middleware
+    async def descope_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if guard.is_excluded(request.path):
+            return await handler(request)
+        result = await guard.authenticate(client, request.headers.getall(hdrs.AUTHORIZATION, ()))
+        if isinstance(result, Denial):
+            return _response(result)
+        request[TOKEN_KEY] = result
+        return await handler(request)
+
+    return descope_middleware
+
+
+def get_token(request: web.Request) -> AccessKeyToken | None:
+    """The token the middleware validated for ``request``; None on an excluded path."""
+    token = request.get(TOKEN_KEY)
+    return token if isinstance(token, AccessKeyToken) else None
+
+
+def require(
+    *,
+    roles: Iterable[str] = (),
+    permissions: Iterable[str] = (),
+    tenant: str | None = None,
+) -> Callable[[_Handler], _Handler]:
+    """Decorate one handler with requirements on top of the middleware's.
+
+    The middleware must have run on the route (a request without a validated
+    token, e.g. on an excluded path, is answered 401). A token lacking the
+    roles or permissions, or the tenant, is answered 403.
+    """
+    requirement = Requirement(roles, permissions, tenant)
+
+    def decorate(handler: _Handler) -> _Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            token = get_token(request)
+            denial = MISSING_TOKEN if token is None else requirement.judge(token)
+            if denial is not None:
+                return _response(denial)
+            return await handler(request)
+
+        return guarded
+
+    return decorate

@@ -1,0 +1,199 @@
+"""Pure ASGI integration (Starlette, FastAPI, any ASGI server); no framework import.
+
+::
+
+    from fastapi import Depends, FastAPI
+    from descope_keys import AsyncDescopeKeys
+    from descope_keys.integrations.asgi import DescopeMiddleware, require
+
+    client = AsyncDescopeKeys(project_id)
+    app = FastAPI()
+    app.add_middleware(DescopeMiddleware, client=client, exclude=["/health"])
+
+    @app.get("/admin")
+    async def admin(token=Depends(require(roles=["admin"]))): ...
+
+Scopes:
+
+* ``http``: checked; a refused request gets the JSON answer of
+  :mod:`descope_keys.integrations`, and the app is not called.
+* ``websocket``: the handshake's ``Authorization`` header is checked the same
+  way (browsers cannot set it; machine clients can). A refused handshake is
+  answered with the same HTTP status, headers and JSON when the server
+  supports the ``websocket.http.response`` extension, otherwise by closing
+  before accepting with code 1008, which servers turn into HTTP 403.
+* ``lifespan`` and anything else: passed to the app untouched.
+
+The validated token is put in a per-request copy of ``scope["state"]`` under
+``"descope_token"`` (Starlette: ``request.state.descope_token``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any, Final
+
+from .._tokens import AccessKeyToken
+from ._core import MISSING_TOKEN, AsyncTokenValidating, Denial, Guard, Requirement, check_client
+
+__all__ = ["TOKEN_KEY", "DescopeMiddleware", "get_token", "require"]
+
+#: Where the token goes: ``scope["state"]["descope_token"]``.
+TOKEN_KEY: Final = "descope_token"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_AUTHORIZATION: Final = b"authorization"
+_WS_HTTP_RESPONSE: Final = "websocket.http.response"
+_WS_POLICY_VIOLATION: Final = 1008
+
+
+def _raw_headers(denial: Denial) -> list[tuple[bytes, bytes]]:
+    # A fresh list each time: outer middleware may append to it in place.
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in denial.headers]
+
+
+class DescopeMiddleware:
+    """ASGI middleware that lets through only requests with a valid access-key token.
+
+    Args:
+        app: The ASGI app to protect.
+        client: The ``AsyncDescopeKeys`` that validates tokens (on the server's loop).
+        roles: Roles the token must all grant.
+        permissions: Permissions the token must all grant.
+        tenant: Check ``roles``/``permissions`` within this tenant; the token
+            must belong to it.
+        exclude: Path prefixes (matched against ``scope["path"]``) served
+            without a token, by whole segments: ``"/health"`` opens
+            ``/health/live``, not ``/healthz``.
+        audience: When given, tokens must carry it in ``aud``.
+
+    Raises:
+        InvalidArgumentError: an unusable argument.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        client: AsyncTokenValidating,
+        *,
+        roles: Iterable[str] = (),
+        permissions: Iterable[str] = (),
+        tenant: str | None = None,
+        exclude: Iterable[str] = (),
+        audience: str | None = None,
+    ) -> None:
+        check_client(client, asynchronous=True)
+        self.app = app
+        self._client = client
+        self._guard = Guard(
+            roles=roles, permissions=permissions, tenant=tenant, exclude=exclude, audience=audience
+        )
+
+    def __repr__(self) -> str:
+        return f"DescopeMiddleware({self.app!r}, {self._guard.requirement!r})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if (kind != "http" and kind != "websocket") or self._guard.is_excluded(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        authorization = [
+            value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name == _AUTHORIZATION or name.lower() == _AUTHORIZATION
+        ]
+        result = await self._guard.authenticate(self._client, authorization)
+        if isinstance(result, Denial):
+            if kind == "http":
+                await _send_http(send, result)
+            else:
+                await _refuse_websocket(scope, receive, send, result)
+            return
+        # Copies: servers may hand the same lifespan state to every request.
+        state = scope.get("state")
+        state = dict(state) if state else {}
+        state[TOKEN_KEY] = result
+        await self.app({**scope, "state": state}, receive, send)
+
+
+async def _send_http(send: Send, denial: Denial) -> None:
+    await send(
+        {"type": "http.response.start", "status": denial.status, "headers": _raw_headers(denial)}
+    )
+    await send({"type": "http.response.body", "body": denial.body})
+
+
+async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, denial: Denial) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return  # the client went away before the handshake completed
+    if _WS_HTTP_RESPONSE in (scope.get("extensions") or {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": denial.status,
+                "headers": _raw_headers(denial),
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": denial.body})
+    else:
+        await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION})
+
+
+def get_token(connection: Mapping[str, Any] | Any) -> AccessKeyToken | None:
+    """The validated token of a request: pass the ASGI scope or a Starlette request.
+
+    Returns None on an excluded path or when the middleware did not run.
+    """
+    scope = connection if isinstance(connection, Mapping) else connection.scope
+    token = (scope.get("state") or {}).get(TOKEN_KEY)
+    return token if isinstance(token, AccessKeyToken) else None
+
+
+def require(
+    *,
+    roles: Iterable[str] = (),
+    permissions: Iterable[str] = (),
+    tenant: str | None = None,
+) -> Callable[..., AccessKeyToken]:
+    """A FastAPI dependency that returns the token and enforces requirements on one route.
+
+    ``Depends(require(roles=["admin"]))`` answers 403 (401 without a token,
+    e.g. on an excluded path) through FastAPI's ``HTTPException``, so the
+    body is FastAPI's ``{"detail": {"error": …, "reason": …}}`` with the same
+    status and ``WWW-Authenticate`` header as the middleware's answers.
+    FastAPI is imported here, when the dependency is built, never by the
+    middleware.
+    """
+    requirement = Requirement(roles, permissions, tenant)
+    # Lazy on purpose: only FastAPI apps call this, and FastAPI needs the
+    # class itself in the signature to inject the connection.
+    from fastapi import HTTPException
+    from fastapi.requests import HTTPConnection
+
+    def refuse(denial: Denial) -> HTTPException:
+        # The framework renders the body and sets the content headers itself.
+        headers = {k: v for k, v in denial.headers if k in ("WWW-Authenticate", "Cache-Control")}
+        return HTTPException(denial.status, detail=denial.payload, headers=headers)
+
+    def descope_token(connection: HTTPConnection) -> AccessKeyToken:
+        token = get_token(connection)
+        if token is None:
+            raise refuse(MISSING_TOKEN)
+        denial = requirement.judge(token)
+        if denial is not None:
+            raise refuse(denial)
+        return token
+
+    parameter = inspect.Parameter(
+        "connection", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
+    )
+    descope_token.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [parameter], return_annotation=AccessKeyToken
+    )
+    return descope_token
