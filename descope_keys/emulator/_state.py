@@ -31,9 +31,14 @@ def random_id(prefix: str, length: int) -> str:
 def _bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    try:
+        token.encode("utf-8")  # undecodable header bytes arrive as lone surrogates
+    except UnicodeEncodeError:
+        token = ""
+    if scheme.lower() != "bearer" or not token:
         raise ApiFailure(401, UNAUTHORIZED, "missing or malformed Authorization header")
-    return token.strip()
+    return token
 
 
 @dataclass

@@ -158,8 +158,16 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request("request body is not valid JSON") from exc
+    except RecursionError as exc:
+        raise bad_request("request body is nested too deeply") from exc
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object")
+    try:
+        # JSON may escape lone surrogates ("\ud800"): text that could never be
+        # signed into a token or sent back as UTF-8. Refuse it up front.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise bad_request("request body has invalid Unicode (a lone surrogate)") from exc
     return body
 
 

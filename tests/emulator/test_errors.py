@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 from typing import Any
 
 import pytest
 
 from descope_keys.emulator import Emulator
-from tests.emulator.conftest import Api
+from tests.emulator.conftest import PROJECT_ID, Api
 
 CREATE = "/v1/mgmt/accesskey/create"
 ERROR_FIELDS = {"errorCode", "errorDescription", "errorMessage"}
@@ -37,7 +39,20 @@ async def test_missing_name_is_a_missing_argument(api: Api) -> None:
         assert_error(*await api.mgmt("POST", CREATE, body), 400, "E011002")
 
 
-@pytest.mark.parametrize("raw", ['{"name": ', "not json", "\xff\xfe", "[1, 2]", '"name"', "null"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"name": ',
+        "not json",
+        "\xff\xfe",
+        "[1, 2]",
+        '"name"',
+        "null",
+        '{"name": "\\ud800"}',  # a lone surrogate, escaped in JSON
+        '{"name": "k", "customClaims": {"\\udfff": 1}}',
+        "[" * 200_000,  # deeper than any parser recursion limit
+    ],
+)
 async def test_malformed_or_non_object_json_is_a_bad_request(api: Api, raw: str) -> None:
     status, body = await api.mgmt("POST", CREATE, data=raw.encode("utf-8", "surrogateescape"))
     assert_error(status, body, 400, "E011001")
@@ -127,6 +142,22 @@ async def test_management_calls_need_the_management_key(
         status, body = await api.call(method, path, {"name": "k"}, headers=headers)
         assert_error(status, body, 401, "E900401")
     assert api.emu.stored_keys() == []
+
+
+@pytest.mark.parametrize("path", ["/v1/mgmt/license", "/v1/auth/accesskey/exchange"])
+async def test_undecodable_authorization_bytes_are_401(api: Api, path: str) -> None:
+    # Raw bytes, as no HTTP client library would send them.
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.emu.port)
+    method = "GET" if "license" in path else "POST"
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {PROJECT_ID}:"
+    writer.write(head.encode() + b"K\xff\xfe.x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    status_line, _, rest = response.partition(b"\r\n")
+    assert status_line.split()[1] == b"401"
+    assert json.loads(rest.split(b"\r\n\r\n", 1)[1])["errorCode"] == "E900401"
 
 
 async def test_an_access_key_secret_is_not_a_management_key(api: Api) -> None:
