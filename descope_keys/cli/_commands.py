@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -133,8 +134,11 @@ async def _run_batch(client: AsyncDescopeKeys, args: argparse.Namespace, io: Io)
         return EXIT_OK
     call = getattr(client.access_keys, action)
     progress = Progress.for_stream(io.err, action, len(ids))
+    succeeded: list[tuple[str, Any]] = []
+    failed: list[tuple[str, DescopeError]] = []
 
     def on_success(key_id: str, value: Any) -> None:
+        succeeded.append((key_id, value))
         if io.json:
             return
         if isinstance(value, CreatedAccessKey):
@@ -143,22 +147,31 @@ async def _run_batch(client: AsyncDescopeKeys, args: argparse.Namespace, io: Io)
             progress.write(io.out, f"{_PAST[action]} {key_id}")
 
     def on_failure(key_id: str, exc: DescopeError) -> None:
+        failed.append((key_id, exc))
         _, message = describe(exc, Context.MANAGEMENT, key_id=key_id)
         progress.write(io.err, io.error_line(f"{action} {key_id} failed: {message}"))
 
-    result: BatchResult[Any] = await run_batch(
-        ids,
-        call,
-        concurrency=args.concurrency,
-        progress=progress,
-        on_success=on_success,
-        on_failure=on_failure,
-    )
-    _report_batch(io, action, result)
+    try:
+        result: BatchResult[Any] = await run_batch(
+            ids,
+            call,
+            concurrency=args.concurrency,
+            progress=progress,
+            on_success=on_success,
+            on_failure=on_failure,
+        )
+    except asyncio.CancelledError:
+        # Ctrl-C: still report what happened; for rotate in --json mode this is
+        # the only copy of the new secrets already received.
+        _report_batch(io, action, BatchResult(succeeded, failed), len(ids), interrupted=True)
+        raise
+    _report_batch(io, action, result, len(ids))
     return EXIT_FAILURE if result.failed else EXIT_OK
 
 
-def _report_batch(io: Io, action: str, result: BatchResult[Any]) -> None:
+def _report_batch(
+    io: Io, action: str, result: BatchResult[Any], total: int, *, interrupted: bool = False
+) -> None:
     failed = [
         {
             "id": key_id,
@@ -167,16 +180,16 @@ def _report_batch(io: Io, action: str, result: BatchResult[Any]) -> None:
         for key_id, exc in result.failed
     ]
     done = len(result.succeeded)
-    total = done + len(failed)
     if io.json:
+        document: dict[str, Any] = {"failed": failed}
         if action == "rotate":
-            write_json(
-                io.out,
-                {"rotated": [created_json(v) for _, v in result.succeeded], "failed": failed},
-            )
+            document = {"rotated": [created_json(v) for _, v in result.succeeded], **document}
         else:
-            write_json(io.out, {"done": [k for k, _ in result.succeeded], "failed": failed})
-    elif total > 1 and not failed:
+            document = {"done": [k for k, _ in result.succeeded], **document}
+        if interrupted:
+            document["interrupted"] = True
+        write_json(io.out, document)
+    elif total > 1 and not failed and not interrupted:
         io.print(f"{_PAST[action]} {done} keys")
     io.out.flush()
     if action == "rotate" and done and not io.json:
@@ -184,7 +197,12 @@ def _report_batch(io: Io, action: str, result: BatchResult[Any]) -> None:
             "warning: each new secret above is shown only this once: store it now; "
             "the old secrets no longer work\n"
         )
-    if failed and total > 1:
+    if interrupted:
+        io.error(
+            f"{action} interrupted: {done} of {total} keys done, {len(failed)} failed; "
+            f"the others may or may not have been {_PAST[action]}"
+        )
+    elif failed and total > 1:
         ids = ", ".join(f["id"] for f in failed)
         io.error(f"{action}: {done} of {total} keys done, {len(failed)} failed: {ids}")
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from descope_keys._client import AsyncDescopeKeys
 from descope_keys._models import AccessKey, CreatedAccessKey, KeyTenant
+from descope_keys.emulator import ThreadedEmulator
 from descope_keys.errors import AuthenticationError, NotFoundError
 from tests.cli._cli import TIMEOUT, Cli, fields
 
@@ -263,3 +266,36 @@ def test_batch_on_a_terminal_draws_a_progress_bar_instead_of_lines(cli: Cli) -> 
     assert "deactivate [" in terminal
     assert "5/5" in terminal
     assert "\n" not in terminal.strip("\r\n ")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
+def test_interrupted_rotate_still_prints_the_secrets_it_received(
+    cli: Cli, emulator: ThreadedEmulator
+) -> None:
+    old = {c.key.id: c.cleartext for c in (_create(cli, f"int-{i}", "t-int") for i in range(3))}
+    path = "/v1/mgmt/accesskey/rotate"
+    before = emulator.request_counts[path]
+    # One rotation hangs, so Ctrl-C lands while two secrets are already in hand.
+    delay = 2.0
+    emulator.inject_fault(path, status=None, delay=delay, times=1)
+    hung_until = time.monotonic() + delay
+    running = cli.start("keys", "rotate", "--tenant", "t-int", "--json")
+    deadline = time.monotonic() + TIMEOUT
+    while emulator.request_counts[path] < before + 3:
+        assert time.monotonic() < deadline, "the rotations never reached the emulator"
+        time.sleep(0.01)
+    time.sleep(0.5)
+    running.proc.send_signal(signal.SIGINT)
+    result = running.finish(secrets=list(old.values()))
+    assert result.returncode == 130, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["interrupted"] is True
+    assert len(doc["rotated"]) == 2
+    assert "rotate interrupted: 2 of 3 keys done" in result.stderr
+    assert result.error_lines()[-1] == "descope-keys: interrupted"
+    for rotated in doc["rotated"]:
+        assert rotated["cleartext"] not in result.stderr
+        assert not _exchange_fails(cli, rotated["cleartext"])
+    # Let the emulator finish the hung request, so that its teardown finds no
+    # handler still pending (it would be destroyed mid-flight, noisily).
+    time.sleep(max(0.0, hung_until + 0.3 - time.monotonic()))
