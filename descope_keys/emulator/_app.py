@@ -173,10 +173,10 @@ class HookRoutes:
             key = await asyncio.get_running_loop().run_in_executor(None, generate_rsa_key)
             state.signing.publish_next(key)
         if action in ("rotate", "switch"):
-            if state.signing.next_kid is None:
-                raise validation_failure("publish the next signing key before switching to it")
-            state.signing.switch()
-            state.save_signing_key()
+            try:  # checked here, not before the await above: a concurrent switch may win
+                state.switch_signing_key()
+            except RuntimeError as exc:
+                raise validation_failure(str(exc)) from exc
         return web.json_response({"kid": state.signing.kid, "nextKid": state.signing.next_kid})
 
     async def clock(self, request: web.Request) -> web.Response:

@@ -282,10 +282,7 @@ class Emulator:
 
     def switch_signing_key(self) -> str:
         """Sign with the published next key; the old one stays in the JWKS. Returns the new kid."""
-        state = self._running_state()
-        kid = state.signing.switch()
-        state.save_signing_key()
-        return kid
+        return self._running_state().switch_signing_key()
 
     def rotate_signing_key(self, pem: str | bytes | None = None) -> str:
         """Publish a next key and switch to it at once; returns the new ``kid``."""

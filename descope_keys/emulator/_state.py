@@ -90,10 +90,16 @@ class EmulatorState:
                 granted[permission] = None
         return list(granted)
 
-    def save_signing_key(self) -> None:
-        """Persist the current signing key, when the emulator owns its key and has a file."""
+    def switch_signing_key(self) -> str:
+        """Sign with the published next key from now on; returns its ``kid``.
+
+        The new key is persisted when the emulator owns its key and has a file,
+        so a restart keeps signing with it.
+        """
+        kid = self.signing.switch()
         if self.persist_signing_key:
             self.store.set_meta(SIGNING_KEY_META, self.signing.current_pem())
+        return kid
 
     def stored_keys(self) -> list[dict[str, Any]]:
         """Every stored key as wire AccessKey JSON (copies, no secrets)."""
