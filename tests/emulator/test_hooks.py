@@ -212,3 +212,16 @@ async def test_http_inspection_hooks(api: Api) -> None:
     assert await api.ok("GET", "/emulator/keys") == {"keys": [created["key"]]}
     counts = (await api.ok("GET", "/emulator/requests"))["counts"]
     assert counts["/v1/mgmt/accesskey/create"] == 1
+
+
+async def test_concurrent_http_rotations_never_fail_the_server(
+    api: Api, emulator: Emulator
+) -> None:
+    results = await asyncio.gather(
+        *(api.mgmt("POST", "/emulator/signing-keys/rotate") for _ in range(4))
+    )
+    assert {status for status, _ in results} <= {200, 400}
+    assert any(status == 200 for status, _ in results)
+    kids = [k["kid"] for k in emulator.jwks()["keys"]]
+    assert kids[0] == emulator.signing_kid
+    assert len(kids) == len(set(kids))
