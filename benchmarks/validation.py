@@ -1,0 +1,260 @@
+"""How fast local validation is, against the physical floor and other libraries.
+
+One run measures, on the same RS256 tokens (realistic access-key claims):
+
+- ``raw_verify``: ``cryptography``'s RSA PKCS#1 v1.5 verify of pre-decoded
+  signatures (the floor: no parsing, no claims),
+- ``minimal_parse_verify``: split, base64url-decode, verify and ``json.loads``
+  with no check and no result object (what any Python validator pays),
+- ``joserfc_alg_verify``: the same verify through joserfc's algorithm registry,
+- ``joserfc_deserialize``: joserfc's generic ``jws.deserialize_compact``
+  (signature only, no claim checks),
+- ``ours_distinct``: :meth:`TokenValidator.validate_local` on tokens it has
+  never seen (full strict validation),
+- ``ours_repeated``: the same token again (the verified-token cache),
+- ``pyjwt``: ``jwt.decode`` with a pre-loaded key (signature, exp, iat, nbf),
+- ``descope_sdk``: the official SDK's ``DescopeClient.validate_session`` with a
+  pinned public key (no network).
+
+Every figure is microseconds per token: the median over interleaved rounds,
+so that drifts of a shared machine hit every contender alike. Nothing here
+touches the network. Run::
+
+    python -m benchmarks.validation [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import gc
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jwt as pyjwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from joserfc import jws
+from joserfc.jwk import RSAKey
+
+from descope_keys._tokens import TokenValidator
+
+PROJECT_ID = "P2bEnChMaRk0000000000000000001"
+KID = "P2bEnChMaRkKey1"
+_GOAL_DISTINCT = 1.5  # ours_distinct / raw_verify at most
+_GOAL_REPEATED = 0.2  # ours_repeated / raw_verify under
+_GOAL_VS_SDK = 4.0  # descope_sdk / ours_distinct at least
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _public_jwk(key: rsa.RSAPrivateKey) -> dict[str, str]:
+    numbers = key.public_key().public_numbers()
+    n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+    return {"kty": "RSA", "kid": KID, "alg": "RS256", "use": "sig", "n": _b64url(n), "e": "AQAB"}
+
+
+def _tokens(key: rsa.RSAPrivateKey, count: int) -> list[str]:
+    """Session tokens shaped like Descope's for access keys, all distinct."""
+    header = _b64url(json.dumps({"alg": "RS256", "kid": KID, "typ": "JWT"}).encode())
+    now = int(time.time())
+    tokens = []
+    for i in range(count):
+        claims = {
+            "iss": f"https://api.descope.com/{PROJECT_ID}",
+            "sub": f"K2bEnChMaRkAccessKey{i:06d}",
+            "iat": now,
+            "exp": now + 3600,
+            "roles": ["deployer", "viewer"],
+            "permissions": ["deploy", "read"],
+            "tenants": {"T2tenant01": {"roles": ["admin"], "permissions": ["keys:write"]}},
+            "team": "platform",
+            "nsec": {"run": str(i)},
+        }
+        payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = f"{header}.{payload}".encode("ascii")
+        signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        tokens.append(f"{header}.{payload}.{_b64url(signature)}")
+    return tokens
+
+
+@contextlib.contextmanager
+def _no_descope_credentials() -> Iterator[None]:
+    # With a management key in the environment the official SDK makes a
+    # license request at construction; the benchmark must stay offline.
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DESCOPE_")}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def _per_item(loop: Callable[[], int]) -> float:
+    """Microseconds per item of one pass of ``loop`` (which returns its item count)."""
+    gc.collect()
+    started = time.perf_counter()
+    count = loop()
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def _contenders(key: rsa.RSAPrivateKey, tokens: list[str]) -> dict[str, Callable[[], float]]:
+    """One pass per contender, each returning microseconds per token."""
+    public = key.public_key()
+    jwk = _public_jwk(key)
+    pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+    decoded = []
+    for token in tokens:
+        signing_input, _, signature = token.rpartition(".")
+        raw_signature = pyjwt.utils.base64url_decode(signature)
+        decoded.append((signing_input.encode("ascii"), raw_signature))
+
+    def raw_verify() -> int:
+        for signing_input, signature in decoded:
+            public.verify(signature, signing_input, pkcs1, sha256)
+        return len(decoded)
+
+    def minimal_parse_verify() -> int:
+        # What any Python validator must do before checking a single claim.
+        for token in tokens:
+            header, payload, signature = token.split(".")
+            raw_signature = base64.urlsafe_b64decode(signature + "==")
+            raw_payload = base64.urlsafe_b64decode(payload + "==")
+            public.verify(raw_signature, f"{header}.{payload}".encode("ascii"), pkcs1, sha256)
+            json.loads(raw_payload)
+        return len(tokens)
+
+    joserfc_key = RSAKey.import_key(dict(jwk))
+    registry = jws.JWSRegistry(algorithms=["RS256"])
+    rs256 = registry.get_alg("RS256")
+
+    def joserfc_alg_verify() -> int:
+        for signing_input, signature in decoded:
+            if not rs256.verify(signing_input, signature, joserfc_key):
+                raise AssertionError("joserfc rejected a good signature")
+        return len(decoded)
+
+    def joserfc_deserialize() -> int:
+        for token in tokens:
+            jws.deserialize_compact(token, joserfc_key, registry=registry)
+        return len(tokens)
+
+    def ours_distinct() -> float:
+        # A fresh validator (built outside the timing): every token is
+        # verified, none comes from the verified-token cache.
+        validate = TokenValidator(PROJECT_ID, fetch=None, public_key=jwk).validate_local
+
+        def loop() -> int:
+            for token in tokens:
+                validate(token)
+            return len(tokens)
+
+        return _per_item(loop)
+
+    repeated_validator = TokenValidator(PROJECT_ID, fetch=None, public_key=jwk)
+    one = tokens[0]
+    if repeated_validator.validate_local(one) is None:
+        raise AssertionError("pinned keys must never need a fetch")
+
+    def ours_repeated() -> int:
+        validate = repeated_validator.validate_local
+        for _ in range(len(tokens) * 10):
+            validate(one)
+        return len(tokens) * 10
+
+    def pyjwt_decode() -> int:
+        for token in tokens:
+            pyjwt.decode(token, public, algorithms=["RS256"], leeway=5)
+        return len(tokens)
+
+    from descope import DescopeClient  # test-only dependency
+
+    with _no_descope_credentials():
+        sdk = DescopeClient(PROJECT_ID, public_key=jwk, base_url="http://127.0.0.1:9")
+
+    def descope_sdk() -> int:
+        for token in tokens:
+            sdk.validate_session(token)
+        return len(tokens)
+
+    return {
+        "raw_verify": lambda: _per_item(raw_verify),
+        "minimal_parse_verify": lambda: _per_item(minimal_parse_verify),
+        "joserfc_alg_verify": lambda: _per_item(joserfc_alg_verify),
+        "joserfc_deserialize": lambda: _per_item(joserfc_deserialize),
+        "ours_distinct": ours_distinct,
+        "ours_repeated": lambda: _per_item(ours_repeated),
+        "pyjwt": lambda: _per_item(pyjwt_decode),
+        "descope_sdk": lambda: _per_item(descope_sdk),
+    }
+
+
+def _measure(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    for run in contenders.values():  # warm-up: imports, caches, branch predictors
+        run()
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            samples[name].append(run())
+    return samples
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    """Measure validation speed; return the medians (µs per token) and the ratios.
+
+    Args:
+        quick: Fewer tokens and rounds (a few seconds), for smoke runs.
+
+    Returns:
+        ``us_per_token`` (medians per contender), ``ratios`` (ours vs the
+        floor and vs the official SDK), ``goals`` (whether each goal was
+        met), and the run's parameters.
+    """
+    count, rounds = (100, 5) if quick else (400, 15)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    tokens = _tokens(key, count)
+    samples = _measure(_contenders(key, tokens), rounds)
+    medians = {name: round(statistics.median(values), 3) for name, values in samples.items()}
+    floor = medians["raw_verify"]
+    ratios = {
+        "ours_distinct_vs_raw_verify": round(medians["ours_distinct"] / floor, 3),
+        "ours_repeated_vs_raw_verify": round(medians["ours_repeated"] / floor, 4),
+        "descope_sdk_vs_ours_distinct": round(medians["descope_sdk"] / medians["ours_distinct"], 2),
+        "pyjwt_vs_ours_distinct": round(medians["pyjwt"] / medians["ours_distinct"], 2),
+        "minimal_parse_verify_vs_raw_verify": round(medians["minimal_parse_verify"] / floor, 3),
+        "joserfc_alg_verify_vs_raw_verify": round(medians["joserfc_alg_verify"] / floor, 3),
+        "joserfc_deserialize_vs_raw_verify": round(medians["joserfc_deserialize"] / floor, 3),
+    }
+    goals = {
+        f"ours_distinct <= {_GOAL_DISTINCT}x raw_verify": ratios["ours_distinct_vs_raw_verify"]
+        <= _GOAL_DISTINCT,
+        f"ours_repeated < {_GOAL_REPEATED}x raw_verify": ratios["ours_repeated_vs_raw_verify"]
+        < _GOAL_REPEATED,
+        f"ours_distinct >= {_GOAL_VS_SDK}x faster than descope_sdk": ratios[
+            "descope_sdk_vs_ours_distinct"
+        ]
+        >= _GOAL_VS_SDK,
+    }
+    return {
+        "tokens": count,
+        "rounds": rounds,
+        "key": "RSA-2048, RS256",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "us_per_token": medians,
+        "ratios": ratios,
+        "goals": goals,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer tokens and rounds")
+    print(json.dumps(main(parser.parse_args().quick), indent=2))
