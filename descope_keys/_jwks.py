@@ -271,7 +271,6 @@ class JwksCache:
         self._retry_at = -math.inf
         self._last_error: BaseException | None = None
         self._closed = False
-        self.fetch_count = 0
 
     # -- any thread -------------------------------------------------------
 
@@ -287,6 +286,7 @@ class JwksCache:
         if snap is None or not (
             now < snap.fresh_until or (self._failing and now < snap.stale_until)
         ):
+            # (Inlined _usable(): this runs on every validation.)
             if may_fetch and self._fetch is not None and not self._in_backoff(now):
                 return None
             raise self._unavailable()
@@ -303,6 +303,12 @@ class JwksCache:
         ):
             return None
         raise UnknownKeyError("unknown_kid", "the token's signing key is not in the key set")
+
+    def _usable(self, now: float) -> bool:
+        snap = self.snapshot
+        return snap is not None and (
+            now < snap.fresh_until or (self._failing and now < snap.stale_until)
+        )
 
     def _in_backoff(self, now: float) -> bool:
         return self._failing and now < self._retry_at
@@ -372,18 +378,20 @@ class JwksCache:
             now = self._clock()
             if self._in_backoff(now):
                 return
-            snap = self.snapshot
-            usable = snap is not None and now < snap.fresh_until
-            if usable and now < self._last_attempt + self.policy.unknown_kid_cooldown:
-                return  # only an unknown kid gets here: rate-limited
+            if self._usable(now) and now < self._last_attempt + self.policy.unknown_kid_cooldown:
+                return  # the set is fine: only an unknown kid asks, and it must wait
             task = self._start(now)
-        # shield: a cancelled waiter must not cancel the fetch others wait on.
-        await asyncio.shield(task)
+        try:
+            # shield: a cancelled waiter must not cancel the fetch others wait on.
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # the waiter itself was cancelled
+            # aclose() cancelled the fetch: the caller's lookup fails closed.
 
     async def _run(self, started: float) -> None:
         assert self._fetch is not None
         timeout = self.policy.timeout
-        self.fetch_count += 1
         try:
             body, cache_control = await asyncio.wait_for(self._fetch(timeout), timeout)
             previous = self.snapshot.keys if self.snapshot is not None else {}
@@ -394,13 +402,14 @@ class JwksCache:
         except Exception as exc:  # any failure keeps the last good key set
             if isinstance(exc, asyncio.TimeoutError):
                 exc = TransportError(f"JWKS request timed out after {timeout:g}s", operation="jwks")
+            # Warn once per outage; the periodic retries log at debug level.
+            (_log.debug if self._failing else _log.warning)("JWKS refresh failed: %s", exc)
             self._failing = True
             self._retry_at = self._clock() + min(
                 self.policy.unknown_kid_cooldown, _MAX_FAILURE_BACKOFF
             )
             self._last_error = exc
             self._fetching = False
-            _log.warning("JWKS refresh failed: %s", exc)
             return
         lifetime = _lifetime(self.policy.ttl, cache_control)
         fresh_until = started + lifetime

@@ -363,3 +363,52 @@ async def test_aclose_cancels_a_background_refresh(
     assert task.cancelled()
     await asyncio.wait_for(validator.aclose(), 1)  # idempotent
     assert validator.validate_local(token()) is not None  # warm keys still validate
+
+
+async def test_unknown_kids_respect_the_cooldown_while_the_server_fails(
+    validator: TokenValidator, server: JwksServer, clock: FakeClock
+) -> None:
+    await warm(validator, server)
+    server.status = 500
+    clock.advance(POLICY.ttl + 1)
+    await asyncio.wait_for(validator.validate(token()), 5)  # stale, after one failed fetch
+    assert server.requests == 2
+    clock.advance(6)  # past the failure backoff, inside the unknown-kid cooldown
+    with pytest.raises(UnknownKeyError):
+        await validator.validate(token("random-kid"))
+    assert server.requests == 2
+
+
+async def test_a_validation_waiting_on_a_fetch_fails_closed_when_closed(
+    validator: TokenValidator, server: JwksServer, clock: FakeClock
+) -> None:
+    server.delay = 5.0
+    pending = asyncio.ensure_future(validator.validate(token()))
+    await until(lambda: server.requests == 1)
+    await asyncio.wait_for(validator.aclose(), 1)
+    with pytest.raises(TransportError):
+        await asyncio.wait_for(pending, 1)
+
+
+async def test_an_outage_warns_once_and_never_logs_tokens(
+    validator: TokenValidator,
+    server: JwksServer,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await warm(validator, server)
+    server.status = 503
+    jwt = token()
+    with caplog.at_level("DEBUG", logger="descope_keys"):
+        clock.advance(POLICY.ttl + 1)
+        await asyncio.wait_for(validator.validate(jwt), 5)
+        for _ in range(3):
+            clock.advance(6)
+            validator.validate_local(jwt)
+            await until(lambda: not validator._cache._fetching)
+    assert server.requests >= 3
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "JWKS refresh failed" in warnings[0].getMessage()
+    for record in caplog.records:
+        assert jwt.split(".")[2] not in record.getMessage()
