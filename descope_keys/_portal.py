@@ -87,17 +87,17 @@ class _Call:
     # -- on the loop ------------------------------------------------------
 
     def start(self) -> None:
-        self.task = task = asyncio.get_running_loop().create_task(self.coro)
-        task.add_done_callback(self._finish)
+        self.task = asyncio.get_running_loop().create_task(self._run())
 
-    def _finish(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            self.error = asyncio.CancelledError()
-        else:
-            self.error = task.exception()
-            if self.error is None:
-                self.result = task.result()
-        self.done.release()
+    async def _run(self) -> None:
+        # Releasing the caller from inside the task, not from a done
+        # callback, saves a loop iteration per call.
+        try:
+            self.result = await self.coro
+        except BaseException as exc:  # CancelledError included: the caller re-raises it
+            self.error = exc
+        finally:
+            self.done.release()
 
     def cancel(self) -> None:
         if self.task is None:

@@ -1,0 +1,266 @@
+"""What the sync facade costs over the async client, and how it compares with the official SDK.
+
+The emulator runs in its own process (``python -m descope_keys.emulator`` on a
+free port of 127.0.0.1), so that it does not compete for this process's GIL.
+Three measurements:
+
+* sequential ``access_keys.load()``: ``DescopeKeys`` vs ``AsyncDescopeKeys``;
+  the difference per call is the cost of the hop to the loop thread
+  (goal: under 100 µs);
+* ``validate_token`` with warm keys: the sync call runs in the calling thread
+  (goal: within 1.1x of ``await client.validate_token``);
+* ``load()`` from 32 threads sharing one client: ``DescopeKeys`` vs the
+  official ``descope`` SDK's sync ``DescopeClient`` (goal: ahead).
+
+Run::
+
+    python -m benchmarks.sync_overhead [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from descope_keys._client import AsyncDescopeKeys
+from descope_keys._retry import RetryPolicy
+from descope_keys._sync import DescopeKeys
+
+THREADS = 32
+_HOST = "127.0.0.1"
+
+
+@contextmanager
+def _emulator(project_id: str, management_key: str) -> Iterator[str]:
+    """Run the emulator in a child process; yield its base URL; always stop it."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "descope_keys.emulator",
+            "--host",
+            _HOST,
+            "--port",
+            "0",
+            "--project-id",
+            project_id,
+            "--management-key",
+            management_key,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = None
+        deadline = time.monotonic() + 60
+        while base_url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("DESCOPE_BASE_URI="):
+                base_url = line.strip().split("=", 1)[1]
+        if base_url is None:
+            raise RuntimeError("the emulator did not start")
+        yield base_url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _per_call(calls: int, fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - started) / calls
+
+
+async def _async_per_call(calls: int, fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    for _ in range(calls):
+        await fn()
+    return (time.perf_counter() - started) / calls
+
+
+def _sequential_load(
+    sync: DescopeKeys, project_id: str, management_key: str, base_url: str, key_id: str, quick: bool
+) -> dict[str, Any]:
+    calls = 300 if quick else 2_000
+    rounds = 3 if quick else 7
+
+    async def async_rounds() -> list[float]:
+        times = []
+        async with AsyncDescopeKeys(
+            project_id, management_key, base_url=base_url, retry=RetryPolicy.disabled()
+        ) as client:
+            await _async_per_call(100, lambda: client.access_keys.load(key_id))  # warm up
+            for _ in range(rounds):
+                times.append(await _async_per_call(calls, lambda: client.access_keys.load(key_id)))
+        return times
+
+    _per_call(100, lambda: sync.access_keys.load(key_id))  # warm up
+    sync_times = [_per_call(calls, lambda: sync.access_keys.load(key_id)) for _ in range(rounds)]
+    async_times = asyncio.run(async_rounds())
+    sync_us = statistics.median(sync_times) * 1e6
+    async_us = statistics.median(async_times) * 1e6
+    return {
+        "calls_per_round": calls,
+        "rounds": rounds,
+        "sync_us_per_call": round(sync_us, 1),
+        "async_us_per_call": round(async_us, 1),
+        "overhead_us_per_call": round(sync_us - async_us, 1),
+        "goal_overhead_under_100_us": sync_us - async_us < 100,
+    }
+
+
+def _validation(
+    sync: DescopeKeys, project_id: str, base_url: str, jwt: str, quick: bool
+) -> dict[str, Any]:
+    calls = 20_000 if quick else 200_000
+    rounds = 3 if quick else 7
+    sync.validate_token(jwt)  # warm keys
+
+    async def async_rounds() -> list[float]:
+        async with AsyncDescopeKeys(project_id, base_url=base_url) as client:
+            await client.validate_token(jwt)
+            return [
+                await _async_per_call(calls, lambda: client.validate_token(jwt))
+                for _ in range(rounds)
+            ]
+
+    sync_times = [_per_call(calls, lambda: sync.validate_token(jwt)) for _ in range(rounds)]
+    async_times = asyncio.run(async_rounds())
+    # Best of the rounds: CPU-bound microseconds, noise only ever adds.
+    sync_ns, async_ns = min(sync_times) * 1e9, min(async_times) * 1e9
+    return {
+        "calls_per_round": calls,
+        "rounds": rounds,
+        "sync_ns_per_call": round(sync_ns),
+        "async_ns_per_call": round(async_ns),
+        "sync_over_async": round(sync_ns / async_ns, 3),
+        "goal_within_1_1x": sync_ns / async_ns <= 1.1,
+    }
+
+
+def _threaded(calls: int, fn: Callable[[], object]) -> dict[str, float]:
+    """``calls`` calls of ``fn`` spread over THREADS threads; throughput and latency."""
+    per_thread = calls // THREADS
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(THREADS + 1, timeout=60)
+
+    def work() -> None:
+        mine = []
+        try:
+            barrier.wait()
+            for _ in range(per_thread):
+                started = time.perf_counter()
+                fn()
+                mine.append(time.perf_counter() - started)
+        except BaseException as exc:
+            errors.append(exc)
+        with lock:
+            latencies.extend(mine)
+
+    pool = [threading.Thread(target=work, daemon=True) for _ in range(THREADS)]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in pool:
+        t.join(300)
+    elapsed = time.perf_counter() - started
+    if errors or any(t.is_alive() for t in pool):
+        raise RuntimeError(f"threaded run failed: {errors[:1]!r}")
+    latencies.sort()
+    done = per_thread * THREADS
+    return {
+        "requests": done,
+        "seconds": round(elapsed, 3),
+        "requests_per_second": round(done / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+    }
+
+
+def _threaded_load(
+    sync: DescopeKeys, project_id: str, management_key: str, base_url: str, key_id: str, quick: bool
+) -> dict[str, Any]:
+    from descope import DescopeClient  # the official SDK: a benchmark-only dependency
+
+    calls = 1_600 if quick else 16_000
+    official = DescopeClient(project_id, management_key=management_key, base_url=base_url)
+    _threaded(THREADS * 4, lambda: sync.access_keys.load(key_id))  # warm the connection pool
+    ours = _threaded(calls, lambda: sync.access_keys.load(key_id))
+    _threaded(THREADS * 4, lambda: official.mgmt.access_key.load(key_id))
+    theirs = _threaded(calls, lambda: official.mgmt.access_key.load(key_id))
+    return {
+        "threads": THREADS,
+        "descope_keys_sync": ours,
+        "official_descope_sync": theirs,
+        "speedup": round(ours["requests_per_second"] / theirs["requests_per_second"], 2),
+        "goal_ahead_of_official": ours["requests_per_second"] > theirs["requests_per_second"],
+    }
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    """Measure the sync facade's overhead and threaded throughput against the emulator.
+
+    Args:
+        quick: Fewer calls (a few seconds), for smoke runs.
+
+    Returns:
+        ``sequential_load``, ``validate_token`` and ``threaded_load`` figures,
+        each with a ``goal_*`` flag.
+    """
+    project_id = "Pbench" + secrets.token_hex(8)
+    management_key = secrets.token_urlsafe(24)
+    with (
+        _emulator(project_id, management_key) as base_url,
+        DescopeKeys(
+            project_id, management_key, base_url=base_url, retry=RetryPolicy.disabled()
+        ) as sync,
+    ):
+        created = sync.access_keys.create("bench")
+        key_id = created.key.id
+        jwt = sync.exchange_access_key(created.cleartext).jwt
+        return {
+            "benchmark": "sync_overhead",
+            "quick": quick,
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "sequential_load": _sequential_load(
+                sync, project_id, management_key, base_url, key_id, quick
+            ),
+            "validate_token": _validation(sync, project_id, base_url, jwt, quick),
+            "threaded_load": _threaded_load(
+                sync, project_id, management_key, base_url, key_id, quick
+            ),
+        }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer calls")
+    print(json.dumps(main(parser.parse_args().quick), indent=2))
