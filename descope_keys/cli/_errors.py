@@ -75,7 +75,7 @@ def _api(exc: ApiError, context: Context, key_id: str | None) -> str:
         if context is Context.EXCHANGE:
             return (
                 f"the access key was refused ({status}): it is unknown, deactivated, "
-                "expired or was rotated"
+                "expired or was rotated, or not a key of DESCOPE_PROJECT_ID"
             )
         return (
             f"the management key was refused ({status}): check DESCOPE_MANAGEMENT_KEY "

@@ -51,7 +51,7 @@ def _prepare(args: argparse.Namespace) -> Context:
                 "keys needs an action: create, load, search, update, activate, "
                 "deactivate, delete or rotate (see descope-keys keys --help)"
             )
-        if args.action == "create" and args.roles and args.tenants:
+        if args.action in ("create", "update") and args.roles and args.tenants:
             raise UsageError(
                 "--role cannot be combined with --tenant: give the roles per tenant "
                 "(--tenant T:ROLE,ROLE)"

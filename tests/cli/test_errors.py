@@ -79,6 +79,10 @@ def _cases() -> dict[str, Case]:
             ("keys", "create", "--name", "x", "--role", "r", "--tenant", "t"), 2,
             "--role cannot be combined with --tenant",
         ),
+        "update role with tenant": Case(
+            ("keys", "update", "K1", "--role", "r", "--tenant", "t:a"), 2,
+            "--role cannot be combined with --tenant",
+        ),
         "bad duration": Case(
             ("keys", "create", "--name", "x", "--expires-in", "30x"), 2,
             "descope-keys keys create: argument --expires-in: '30x' is not a duration",
