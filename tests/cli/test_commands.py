@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -299,3 +300,36 @@ def test_interrupted_rotate_still_prints_the_secrets_it_received(
     # Let the emulator finish the hung request, so that its teardown finds no
     # handler still pending (it would be destroyed mid-flight, noisily).
     time.sleep(max(0.0, hung_until + 0.3 - time.monotonic()))
+
+
+def _raw_exchange(cli: Cli, secret: str) -> str:
+    """A session JWT straight from the emulator, with no local validation on the way."""
+    request = urllib.request.Request(
+        cli.base_url + "/v1/auth/accesskey/exchange",
+        data=b'{"loginOptions": {}}',
+        headers={
+            "Authorization": f"Bearer {cli.project_id}:{secret}",
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        jwt: str = json.load(response)["sessionJwt"]
+    return jwt
+
+
+def test_validate_refuses_an_expired_token_with_a_fix_hint(
+    cli: Cli, emulator: ThreadedEmulator
+) -> None:
+    created = _create(cli, "expiring")
+    emulator.clock.advance(-7200)
+    try:
+        jwt = _raw_exchange(cli, created.cleartext)
+    finally:
+        emulator.clock.advance(7200)
+    result = cli.run("validate", jwt, secrets=[jwt, created.cleartext])
+    assert result.returncode == 1
+    assert result.error_lines() == [
+        "descope-keys: the token has expired: exchange the access key for a fresh one"
+    ]
+    assert result.stdout == ""
