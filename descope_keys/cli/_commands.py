@@ -28,8 +28,12 @@ from ._output import (
 
 __all__ = ["run_exchange", "run_keys", "run_validate"]
 
-_PAST = {"activate": "activated", "deactivate": "deactivated", "delete": "deleted"}
-_PAST["rotate"] = "rotated"
+_PAST = {
+    "activate": "activated",
+    "deactivate": "deactivated",
+    "delete": "deleted",
+    "rotate": "rotated",
+}
 
 
 def _show_key(
