@@ -41,7 +41,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from descope_keys._client import AsyncDescopeKeys
+from descope_keys import AsyncDescopeKeys
 from descope_keys.emulator import Emulator
 from descope_keys.integrations.aiohttp import descope_middleware
 

@@ -21,7 +21,7 @@ from flask import Flask, request
 from waitress import wasyncore
 from waitress.server import create_server
 
-from descope_keys._tokens import AccessKeyToken
+from descope_keys import AccessKeyToken
 from descope_keys.integrations import aiohttp as dk_aiohttp
 from descope_keys.integrations import asgi as dk_asgi
 from descope_keys.integrations import wsgi as dk_wsgi

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from descope_keys._client import AsyncDescopeKeys
-from descope_keys._models import KeyTenant
-from descope_keys._retry import RetryPolicy
+from descope_keys import AsyncDescopeKeys, KeyTenant, RetryPolicy
 from descope_keys.emulator import Emulator
 from tests._jwt_factory import claims, mint, private_key
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from descope_keys._client import AsyncDescopeKeys
+from descope_keys import AsyncDescopeKeys
 from descope_keys.errors import InvalidArgumentError
 from descope_keys.integrations.asgi import DescopeMiddleware, get_token
 from tests._jwt_factory import PROJECT_ID

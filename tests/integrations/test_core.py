@@ -9,9 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from descope_keys import _client
-from descope_keys._jwks import JwksPolicy
-from descope_keys._retry import RetryPolicy
+from descope_keys import AsyncDescopeKeys, JwksPolicy, RetryPolicy
 from descope_keys.errors import InvalidArgumentError
 from descope_keys.integrations._core import (
     MAX_AUTHORIZATION_CHARS,
@@ -27,8 +25,8 @@ from tests.integrations._tokens import PinnedSyncValidator, forged_jwt, jwt, pin
 
 
 @pytest.fixture
-async def pinned_client() -> AsyncIterator[_client.AsyncDescopeKeys]:
-    async with _client.AsyncDescopeKeys(PROJECT_ID, public_key=pinned_jwks()) as client:
+async def pinned_client() -> AsyncIterator[AsyncDescopeKeys]:
+    async with AsyncDescopeKeys(PROJECT_ID, public_key=pinned_jwks()) as client:
         yield client
 
 
@@ -210,7 +208,7 @@ def test_wsgi_exclusions_match_pep3333_latin1_paths() -> None:
 
 
 async def test_valid_token_passes_and_is_returned(
-    pinned_client: _client.AsyncDescopeKeys,
+    pinned_client: AsyncDescopeKeys,
 ) -> None:
     result = await Guard(roles=["deployer"]).authenticate(
         pinned_client, [f"Bearer {jwt(roles=['deployer'])}"]
@@ -229,14 +227,14 @@ async def test_valid_token_passes_and_is_returned(
     ],
 )
 async def test_rejected_tokens_get_401_with_the_validator_reason(
-    pinned_client: _client.AsyncDescopeKeys, make: object, reason: str
+    pinned_client: AsyncDescopeKeys, make: object, reason: str
 ) -> None:
     result = await Guard().authenticate(pinned_client, [f"Bearer {make()}"])  # type: ignore[operator]
     assert isinstance(result, Denial)
     assert (result.status, result.error, result.reason) == (401, "invalid_token", reason)
 
 
-async def test_audience_is_enforced(pinned_client: _client.AsyncDescopeKeys) -> None:
+async def test_audience_is_enforced(pinned_client: AsyncDescopeKeys) -> None:
     guard = Guard(audience="api://orders")
     ok = await guard.authenticate(pinned_client, [f"Bearer {jwt(aud='api://orders')}"])
     assert not isinstance(ok, Denial)
@@ -245,7 +243,7 @@ async def test_audience_is_enforced(pinned_client: _client.AsyncDescopeKeys) -> 
 
 
 async def test_valid_token_lacking_a_role_gets_403(
-    pinned_client: _client.AsyncDescopeKeys,
+    pinned_client: AsyncDescopeKeys,
 ) -> None:
     result = await Guard(roles=["admin"]).authenticate(pinned_client, [f"Bearer {jwt()}"])
     assert isinstance(result, Denial)
@@ -253,7 +251,7 @@ async def test_valid_token_lacking_a_role_gets_403(
 
 
 async def test_unreachable_key_set_answers_503_without_a_challenge() -> None:
-    async with _client.AsyncDescopeKeys(
+    async with AsyncDescopeKeys(
         PROJECT_ID,
         base_url=f"http://127.0.0.1:{closed_port()}",
         retry=RetryPolicy.disabled(),
@@ -282,7 +280,7 @@ def test_sync_flow_matches_the_async_one() -> None:
 
 
 async def test_client_flavour_is_checked_at_construction(
-    pinned_client: _client.AsyncDescopeKeys,
+    pinned_client: AsyncDescopeKeys,
 ) -> None:
     check_client(pinned_client, asynchronous=True)
     check_client(PinnedSyncValidator(), asynchronous=False)
@@ -295,7 +293,7 @@ async def test_client_flavour_is_checked_at_construction(
 
 
 async def test_tokens_never_reach_logs_or_answers(
-    pinned_client: _client.AsyncDescopeKeys, caplog: pytest.LogCaptureFixture
+    pinned_client: AsyncDescopeKeys, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="descope_keys")
     secrets = [jwt(), forged_jwt(), jwt(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200)]

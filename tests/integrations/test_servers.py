@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
+from descope_keys import DescopeKeys
 from descope_keys.emulator import Emulator
 from tests._servers import serve as serve_aiohttp
 from tests.integrations import _apps
@@ -63,8 +64,6 @@ class Site:
     @contextlib.asynccontextmanager
     async def _server(self, options: dict[str, Any]) -> AsyncIterator[str]:
         if self.framework == "flask":
-            from descope_keys._sync import DescopeKeys  # TODO: descope_keys.DescopeKeys
-
             emu = self.emulator
             client = DescopeKeys(emu.project_id, emu.management_key, base_url=emu.base_url)
             try:
