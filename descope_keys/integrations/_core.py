@@ -34,9 +34,12 @@ from .._tokens import AccessKeyToken
 from ..errors import ApiError, InvalidArgumentError, TokenValidationError, TransportError
 
 __all__ = [
+    "MISSING_TOKEN",
+    "AsyncTokenValidating",
     "Denial",
     "Guard",
     "Requirement",
+    "SyncTokenValidating",
     "bearer_token",
     "check_client",
     "invalid_token",
@@ -288,11 +291,6 @@ class Guard:
             prefixes = tuple(p.encode("utf-8").decode("latin-1") for p in prefixes)
         self._exclude = prefixes
         self.audience = audience
-
-    @property
-    def exclude(self) -> tuple[str, ...]:
-        """The normalized excluded prefixes (no trailing ``/``), as paths are matched."""
-        return self._exclude
 
     def is_excluded(self, path: str) -> bool:
         """Whether ``path`` (already percent-decoded, without query) is left open."""
