@@ -330,7 +330,7 @@ class AsyncAccessKeys:
             f"access_keys.{operation}_many",
             "POST",
             f"{_BASE}/{operation}/batch",
-            Safety.IDEMPOTENT,
+            Safety.DELETE_MANY if operation == "delete" else Safety.IDEMPOTENT,
             body=body,
         )
 

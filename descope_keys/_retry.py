@@ -14,7 +14,7 @@ What is retried depends on what the failure says about the server:
 * *ambiguous*: the server may have acted (read timeout, reset or truncated
   body after sending, 500/502/504/520/524, a 2xx body that cannot be read).
   Retried only where a repeat is harmless (:attr:`Safety.IDEMPOTENT`,
-  :attr:`Safety.DELETE`) or, for :attr:`Safety.UNSAFE`, after a
+  :attr:`Safety.DELETE`, :attr:`Safety.DELETE_MANY`) or, for :attr:`Safety.UNSAFE`, after a
   ``reconcile`` callback has undone whatever the attempt may have done.
 * anything else (other 4xx, other 5xx, programming errors): never retried.
 """
@@ -57,6 +57,10 @@ class Safety(enum.Enum):
     IDEMPOTENT = "idempotent"
     #: Repeating is harmless, and a 404 on a repeat means the first attempt won.
     DELETE = "delete"
+    #: Repeating is harmless, but an all-or-nothing batch delete that finds a
+    #: key missing on a repeat cannot tell "an earlier attempt deleted them"
+    #: from "an id was wrong": that 404 becomes an AmbiguousResultError.
+    DELETE_MANY = "delete_many"
     #: Repeating could duplicate the effect: retried only when the request
     #: certainly never reached the server (create), or after a reconcile.
     UNSAFE = "unsafe"
@@ -219,6 +223,14 @@ class _Retrier(Generic[T]):
                     request_sent=True,
                 ) from exc
         except NotFoundError as exc:
+            if self._safety is Safety.DELETE_MANY and self._ambiguous_seen:
+                await self._settle(exc)
+                raise AmbiguousResultError(
+                    "some keys were missing on a retry: an earlier attempt, whose answer "
+                    "was lost, may have deleted them, or an id was wrong",
+                    operation=self._operation,
+                    attempts=self._made,
+                ) from exc
             if self._safety is Safety.DELETE and self._ambiguous_seen:
                 # A repeat of a delete whose earlier attempt may have landed:
                 # the key is gone, which is what the caller asked for.

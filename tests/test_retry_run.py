@@ -95,15 +95,15 @@ async def test_success_on_first_attempt_refills_the_budget() -> None:
 
 NOT_PROCESSED: list[Callable[[], BaseException]] = [
     not_sent,
-    *(lambda s=s: server(s) for s in (408, 429, 503, 521, 522, 523, 530)),  # type: ignore[misc]
+    *(lambda s=s: server(s) for s in (408, 429, 503, 521, 522, 523, 530)),
 ]
 AMBIGUOUS: list[Callable[[], BaseException]] = [
     maybe_sent,
     timed_out,
-    *(lambda s=s: server(s) for s in (500, 502, 504, 520, 524)),  # type: ignore[misc]
+    *(lambda s=s: server(s) for s in (500, 502, 504, 520, 524)),
 ]
 FINAL: list[Callable[[], BaseException]] = [
-    *(lambda s=s: server(s) for s in (400, 401, 403, 404, 409, 422, 501, 505)),  # type: ignore[misc]
+    *(lambda s=s: server(s) for s in (400, 401, 403, 404, 409, 422, 501, 505)),
     lambda: AmbiguousResultError("x", operation=OP),
     lambda: RuntimeError("a bug, not a network failure"),
 ]
@@ -489,3 +489,20 @@ async def test_each_retry_is_logged_at_info_with_operation_attempt_reason_and_wa
     ]
     assert all(0 <= r.wait <= 0.004 for r in records)  # type: ignore[attr-defined]
     assert records[0].getMessage().startswith(f"{OP}: attempt 1 failed (ServerError HTTP 503)")
+
+
+async def test_batch_delete_that_finds_keys_missing_after_an_ambiguous_attempt_is_ambiguous() -> (
+    None
+):
+    script = Script(maybe_sent(), server(404))
+    with pytest.raises(AmbiguousResultError) as info:
+        await call(script, Safety.DELETE_MANY)
+    assert isinstance(info.value.__cause__, NotFoundError)
+    assert info.value.attempts == 2
+    assert "may have deleted them" in str(info.value)
+
+
+async def test_batch_delete_that_finds_keys_missing_after_an_unsent_attempt_is_not_found() -> None:
+    script = Script(not_sent(), server(404))
+    with pytest.raises(NotFoundError):
+        await call(script, Safety.DELETE_MANY)
