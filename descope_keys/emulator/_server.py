@@ -63,7 +63,7 @@ class Emulator:
         project_id: The project id clients must send. Random when omitted;
             with ``db``, the id stored in that file is reused.
         management_key: The key management calls must send. Random when omitted.
-        host: Interface to listen on.
+        host: IP address to listen on.
         port: TCP port; ``0`` picks a free one.
         db: SQLite file to keep keys (and the signing key) across restarts;
             in memory when ``None``.
@@ -192,19 +192,22 @@ class Emulator:
             return SigningKeys(load_rsa_key(stored)), True
         key = await asyncio.get_running_loop().run_in_executor(None, generate_rsa_key)
         keys = SigningKeys(key)
-        if self._db is not None:  # so tokens issued before a restart still validate
+        persist = self._db is not None  # so tokens issued before a restart still validate
+        if persist:
             store.set_meta(SIGNING_KEY_META, keys.current_pem())
-        return keys, True
+        return keys, persist
 
     async def stop(self) -> None:
         """Stop serving and close the store. Idempotent."""
         runner, state = self._runner, self._state
         self._runner = None
         self._state = None
-        if runner is not None:
-            await runner.cleanup()
-        if state is not None:
-            state.store.close()
+        try:
+            if runner is not None:
+                await runner.cleanup()
+        finally:
+            if state is not None:
+                state.store.close()
 
     async def __aenter__(self) -> Emulator:
         await self.start()
