@@ -10,12 +10,8 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from descope_keys._client import AsyncDescopeKeys
-from descope_keys._jwks import JwksPolicy
-from descope_keys._models import KeyTenant
-from descope_keys._tokens import TenantClaims
+from descope_keys import AsyncDescopeKeys, JwksPolicy, KeyTenant, TenantClaims, UnknownKeyError
 from descope_keys.emulator import Emulator
-from descope_keys.errors import UnknownKeyError
 from tests._jwt_factory import private_key
 
 ROLE_PERMISSIONS = {"deployer": ["deploy"], "admin": ["keys:read", "keys:write"]}
