@@ -191,7 +191,7 @@ def parse_jwks(body: object, previous: Mapping[str, VerifyKey]) -> dict[str, Ver
         body = {"keys": [body]}
     items = body.get("keys") if isinstance(body, dict) else None
     if not isinstance(items, list):
-        raise TransportError("the JWKS response is not a key set", operation="jwks")
+        raise TransportError("the response is not a key set", operation="jwks")
     keys: dict[str, VerifyKey] = {}
     skipped = 0
     for item in items[:_MAX_KEYS]:
@@ -203,7 +203,7 @@ def parse_jwks(body: object, previous: Mapping[str, VerifyKey]) -> dict[str, Ver
     if skipped:
         _log.debug("JWKS: skipped %d key(s) that are not acceptable RSA signing keys", skipped)
     if not keys:
-        raise TransportError("the JWKS has no usable signing key", operation="jwks")
+        raise TransportError("the key set has no usable signing key", operation="jwks")
     return keys
 
 
@@ -316,8 +316,11 @@ class JwksCache:
     def _unavailable(self) -> TransportError:
         if self._fetch is None and self.snapshot is None:  # pragma: no cover - ctor prevents it
             return TransportError("no keys configured", operation="jwks")
-        detail = f": {self._last_error}" if self._last_error is not None else ""
-        error = TransportError(f"no usable JWKS key set{detail}", operation="jwks")
+        detail = ""
+        if self._last_error is not None:
+            # Its str() starts with its own "jwks: " when it has the operation too.
+            detail = "; last fetch: " + str(self._last_error).removeprefix("jwks: ")
+        error = TransportError(f"no usable key set{detail}", operation="jwks")
         error.__cause__ = self._last_error
         error.__suppress_context__ = True
         return error
@@ -401,7 +404,7 @@ class JwksCache:
             raise
         except Exception as exc:  # any failure keeps the last good key set
             if isinstance(exc, asyncio.TimeoutError):
-                exc = TransportError(f"JWKS request timed out after {timeout:g}s", operation="jwks")
+                exc = TransportError(f"request timed out after {timeout:g}s", operation="jwks")
             # Warn once per outage; the periodic retries log at debug level.
             (_log.debug if self._failing else _log.warning)("JWKS refresh failed: %s", exc)
             self._failing = True

@@ -212,7 +212,7 @@ class TokenValidator:
             await self._cache.refresh()
             token = self._check(jwt, audience, may_fetch=False)
             if token is None:  # pragma: no cover - lookup raises instead when may_fetch=False
-                raise TransportError("no usable JWKS key set", operation="jwks")
+                raise TransportError("no usable key set", operation="jwks")
         return token
 
     def validate_local(self, jwt: str, *, audience: str | None = None) -> AccessKeyToken | None:
