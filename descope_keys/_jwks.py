@@ -50,6 +50,7 @@ _MIN_RSA_BITS: Final = 2048
 # Verification cost grows with the modulus: cap it so a JWKS cannot make
 # every validation expensive.
 _MAX_RSA_BITS: Final = 8192
+_MAX_RSA_EXPONENT: Final = 2**32 - 1
 _MAX_KEYS: Final = 32
 # A server's max-age below this is ignored (unless ttl itself is lower), so
 # "max-age=0" cannot turn into a JWKS request per validation.
@@ -170,8 +171,16 @@ def _import_jwk(item: object, previous: Mapping[str, VerifyKey]) -> VerifyKey | 
     if known is not None and known.fingerprint == fingerprint:
         return known  # parsed once: a refresh keeps the same object
     try:
-        bits = int.from_bytes(b64url_decode(n), "big").bit_length()
-        if not _MIN_RSA_BITS <= bits <= _MAX_RSA_BITS:
+        modulus = int.from_bytes(b64url_decode(n), "big")
+        exponent = int.from_bytes(b64url_decode(e), "big")
+        # Odd modulus of a sane size; a small odd exponent (a huge one would
+        # make every verification as slow as signing).
+        if (
+            not _MIN_RSA_BITS <= modulus.bit_length() <= _MAX_RSA_BITS
+            or not modulus & 1
+            or not 3 <= exponent <= _MAX_RSA_EXPONENT
+            or not exponent & 1
+        ):
             return None
         # Only public members go in: a JWKS that leaks "d" must not make us
         # hold a private key.

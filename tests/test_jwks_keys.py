@@ -117,6 +117,11 @@ def test_parse_keeps_acceptable_rsa_keys() -> None:
         good("k9", e=None),
         public_jwk(private_key(5, bits=1024), "k9"),
         good("k9", n=b64url((2**8200 - 1).to_bytes(1025, "big"))),
+        good("k9", n=b64url((2**2047 + 2).to_bytes(256, "big"))),  # even modulus
+        good("k9", e="AQ"),  # e = 1
+        good("k9", e="AAAB"),  # e = 1 (padded)
+        good("k9", e="AQAA"),  # even
+        good("k9", e=b64url((2**64 + 1).to_bytes(9, "big"))),  # huge: slow verifies
         "not a key",
     ],
 )
