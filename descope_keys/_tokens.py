@@ -234,8 +234,11 @@ class TokenValidator:
         await self._cache.aclose()
 
     def _check(self, jwt: str, audience: str | None, *, may_fetch: bool) -> AccessKeyToken | None:
-        if not isinstance(jwt, str):
-            fail("malformed", "the token is not a string")
+        if type(jwt) is not str:
+            if not isinstance(jwt, str):
+                fail("malformed", "the token is not a string")
+            # A str subclass could redefine __eq__/__hash__: the cache keys on plain text.
+            jwt = str.__str__(jwt)
         if len(jwt) > MAX_TOKEN_CHARS:
             fail("oversized", "the token is too large")
         if audience is not None and not isinstance(audience, str):

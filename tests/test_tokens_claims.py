@@ -197,3 +197,19 @@ def test_claims_view_behaves_like_a_mapping(validator: TokenValidator) -> None:
     assert "team" in repr(token.claims)
     with pytest.raises(KeyError):
         token.claims["nope"]
+
+
+def test_a_str_subclass_is_validated_as_plain_text(validator: TokenValidator) -> None:
+    class Sneaky(str):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return 1
+
+    good = mint(private_key(0))
+    assert validator.validate_local(good) is not None
+    token = validator.validate_local(Sneaky(mint(private_key(0), claims(sub="K-other"))))
+    assert token is not None
+    assert token.key_id == "K-other"
+    assert type(token.jwt) is str
