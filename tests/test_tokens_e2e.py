@@ -10,9 +10,16 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from descope_keys import AsyncDescopeKeys, JwksPolicy, KeyTenant, TenantClaims, UnknownKeyError
+from descope_keys import (
+    AsyncDescopeKeys,
+    JwksPolicy,
+    KeyTenant,
+    TenantClaims,
+    TokenValidationError,
+    UnknownKeyError,
+)
 from descope_keys.emulator import Emulator
-from tests._jwt_factory import private_key
+from tests._jwt_factory import private_key, public_jwk
 
 ROLE_PERMISSIONS = {"deployer": ["deploy"], "admin": ["keys:read", "keys:write"]}
 
@@ -158,3 +165,17 @@ async def test_pinned_keys_argument_with_the_network_unreachable(
 def _header_with_kid(kid: str) -> str:
     raw = json.dumps({"alg": "RS256", "kid": kid, "typ": "JWT"}).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+async def test_exchange_refuses_a_jwt_that_does_not_verify(
+    emu: Emulator, client: AsyncDescopeKeys
+) -> None:
+    created = await client.access_keys.create("bot")
+    # Pin a different public key under the emulator's kid: the signature cannot match.
+    impostor = public_jwk(private_key(1), emu.signing_kid)
+    async with AsyncDescopeKeys(
+        emu.project_id, base_url=emu.base_url, public_key=impostor
+    ) as pinned:
+        with pytest.raises(TokenValidationError) as info:
+            await pinned.exchange_access_key(created.cleartext)
+    assert info.value.reason == "bad_signature"
