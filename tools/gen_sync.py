@@ -129,11 +129,6 @@ class _RenameNames(ast.NodeTransformer):
             self.ctx.names.add(node.id)
         return ast.copy_location(ast.Name(id=new, ctx=node.ctx), node)
 
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        # Only the leftmost name of a dotted reference needs importing.
-        self.generic_visit(node)
-        return node
-
 
 def _renamed(node: ast.expr, ctx: _Context) -> ast.expr:
     copy = ast.parse(ast.unparse(node), mode="eval").body
@@ -150,7 +145,7 @@ def _docstring(node: ast.AST, ctx: _Context) -> str | None:
     if raw is None:
         return None
     words = sorted(ctx.renames, key=len, reverse=True)
-    pattern = re.compile(r"(?<![\w.])(" + "|".join(re.escape(w) for w in words) + r")\b")
+    pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in words) + r")\b")
     return pattern.sub(lambda m: ctx.rename(m.group(1)), raw)
 
 
