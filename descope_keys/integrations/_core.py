@@ -34,7 +34,6 @@ from .._tokens import AccessKeyToken
 from ..errors import ApiError, InvalidArgumentError, TokenValidationError, TransportError
 
 __all__ = [
-    "MISSING_TOKEN",
     "AsyncTokenValidating",
     "Denial",
     "Guard",
@@ -215,8 +214,14 @@ class Requirement:
             f"tenant={self.tenant!r})"
         )
 
-    def judge(self, token: AccessKeyToken) -> Denial | None:
-        """None when ``token`` meets the requirement, else the 403 to answer."""
+    def judge(self, token: AccessKeyToken | None) -> Denial | None:
+        """None when ``token`` meets the requirement, else the answer: 403, or 401 without one.
+
+        A missing token (None: nothing validated one for this request) never
+        meets a requirement, even an empty one.
+        """
+        if token is None:
+            return MISSING_TOKEN
         if self._empty:
             return None
         tenant = self.tenant

@@ -27,7 +27,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from .._tokens import AccessKeyToken
-from ._core import MISSING_TOKEN, AsyncTokenValidating, Denial, Guard, Requirement, check_client
+from ._core import AsyncTokenValidating, Denial, Guard, Requirement, check_client
 
 __all__ = ["TOKEN_KEY", "descope_middleware", "get_token", "require"]
 
@@ -134,8 +134,7 @@ def require(
     def decorate(handler: _Handler) -> _Handler:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
-            token = get_token(request)
-            denial = MISSING_TOKEN if token is None else requirement.judge(token)
+            denial = requirement.judge(get_token(request))
             if denial is not None:
                 return _response(denial)
             return await handler(request)

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any, Final
 
 from .._tokens import AccessKeyToken
-from ._core import MISSING_TOKEN, AsyncTokenValidating, Denial, Guard, Requirement, check_client
+from ._core import AsyncTokenValidating, Denial, Guard, Requirement, check_client
 
 __all__ = ["TOKEN_KEY", "DescopeMiddleware", "get_token", "require"]
 
@@ -183,11 +183,10 @@ def require(
 
     def descope_token(connection: HTTPConnection) -> AccessKeyToken:
         token = get_token(connection)
-        if token is None:
-            raise refuse(MISSING_TOKEN)
         denial = requirement.judge(token)
         if denial is not None:
             raise refuse(denial)
+        assert token is not None  # judge() refuses a missing token
         return token
 
     parameter = inspect.Parameter(

@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any, Final, Protocol, TypeVar
 
 from .._tokens import AccessKeyToken
-from ._core import MISSING_TOKEN, Denial, Guard, Requirement, SyncTokenValidating, check_client
+from ._core import Denial, Guard, Requirement, SyncTokenValidating, check_client
 
 __all__ = ["TOKEN_KEY", "DescopeMiddleware", "get_token", "require"]
 
@@ -137,8 +137,7 @@ def require(
     def decorate(view: _F) -> _F:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            token = get_token(request.environ)
-            denial = MISSING_TOKEN if token is None else requirement.judge(token)
+            denial = requirement.judge(get_token(request.environ))
             if denial is not None:
                 return denial.body, denial.status, list(denial.headers)
             return view(*args, **kwargs)

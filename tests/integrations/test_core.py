@@ -101,6 +101,11 @@ def test_no_requirement_accepts_any_valid_token() -> None:
     assert Requirement().judge(token(roles=None, permissions=None, tenants=None)) is None
 
 
+def test_no_token_never_meets_a_requirement_even_an_empty_one() -> None:
+    assert reason_of(Requirement().judge(None)) == "missing_token"
+    assert reason_of(Requirement(roles=["a"], tenant="T1").judge(None)) == "missing_token"
+
+
 def test_project_roles_and_permissions_must_all_be_granted() -> None:
     t = token(roles=["a", "b"], permissions=["p", "q"])
     assert Requirement(roles=["a", "b"], permissions=["p", "q"]).judge(t) is None
