@@ -15,12 +15,17 @@ from typing import Any
 
 from typing_extensions import assert_type
 
-from descope_keys._access_keys import AsyncAccessKeys
-from descope_keys._client import AsyncDescopeKeys
-from descope_keys._models import AccessKey, CreatedAccessKey, KeyTenant
-from descope_keys._retry import RetryPolicy
-from descope_keys._sync import AccessKeys, DescopeKeys
-from descope_keys._tokens import AccessKeyToken
+from descope_keys import (
+    AccessKey,
+    AccessKeys,
+    AccessKeyToken,
+    AsyncAccessKeys,
+    AsyncDescopeKeys,
+    CreatedAccessKey,
+    DescopeKeys,
+    KeyTenant,
+    RetryPolicy,
+)
 
 
 def sync_surface() -> None:
