@@ -12,10 +12,11 @@ Lifecycle rules, learned from synchronicity and anyio's blocking portal:
 * ``close()`` closes the session *on its own loop*, then stops and joins the
   thread; an atexit hook closes whatever the program left open;
 * after ``os.fork()`` the child never touches the parent's loop or sockets:
-  it gets a fresh client and loop on first use, and the descriptors it
-  inherited from the parent's loop are made inert so that not even a
-  finalizer at interpreter exit can unregister them from the shared epoll
-  instance or write a TLS close_notify into the parent's connections;
+  the fork hook gives it a fresh client (no I/O), the loop and session come
+  on first use, and the descriptors it inherited from the parent's loop are
+  made inert so that not even a finalizer at interpreter exit can unregister
+  them from the shared epoll instance or write a TLS close_notify into the
+  parent's connections;
 * a call from the portal's own thread raises instead of deadlocking; a call
   from a thread that runs another event loop works and warns once.
 """
@@ -57,9 +58,6 @@ _live: weakref.WeakSet[Portal[Any]] = weakref.WeakSet()
 # A fork child keeps the parent's loops and clients reachable forever, so
 # that garbage collection never runs their finalizers while it lives.
 _orphans: list[object] = []
-# The PID the fork hook last saw: a cheap per-call fork check (os.getpid()
-# is a system call, too slow for validate_token's fast path).
-_pid = os.getpid()
 
 
 class ClosedError(RuntimeError):
@@ -137,8 +135,11 @@ class Portal(Generic[_T]):
     def __init__(self, factory: Callable[[], _T], *, name: str) -> None:
         self._factory = factory
         self._name = name
-        self._target: _T | None = factory()
-        self._pid = _pid
+        #: The async client of this process. A plain attribute, so that
+        #: validate_token's fast path pays nothing for the fork check: the
+        #: fork hook replaces it in the child.
+        self.target: _T = factory()
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -147,14 +148,6 @@ class Portal(Generic[_T]):
         self._warned = False
         self._finalizer: weakref.finalize[Any, Any] | None = None
         _live.add(self)
-
-    @property
-    def target(self) -> _T:
-        """The async client of this process (rebuilt on first use after a fork)."""
-        target = self._target
-        if target is None or self._pid != _pid:
-            return self._rebuild()
-        return target
 
     @property
     def closed(self) -> bool:
@@ -166,14 +159,6 @@ class Portal(Generic[_T]):
         """The loop thread, while one is running."""
         return self._thread
 
-    def _rebuild(self) -> _T:
-        self._check_fork()
-        with self._lock:
-            target = self._target
-            if target is None:
-                target = self._target = self._factory()
-            return target
-
     # -- calls --------------------------------------------------------------
 
     def run(self, coro: Coroutine[Any, Any, _R]) -> _R:
@@ -183,8 +168,17 @@ class Portal(Generic[_T]):
             ClosedError: the client was closed.
             RuntimeError: called from the loop thread itself (it would deadlock).
         """
+        if self._pid != os.getpid():
+            # A fork the hook did not see (only a C-level fork that skips
+            # Python's at-fork handlers): ``coro`` belongs to the parent's
+            # client, so it must not run. Reset, and let the caller retry.
+            coro.close()
+            self._after_fork()
+            raise RuntimeError(
+                f"{self._name} was used in a forked child before its fork hook ran; call again"
+            )
         loop = self._loop
-        if loop is None or self._pid != _pid:
+        if loop is None:
             try:
                 loop = self._start()
             except BaseException:
@@ -244,23 +238,14 @@ class Portal(Generic[_T]):
 
     # -- lifecycle ------------------------------------------------------------
 
-    def _check_fork(self) -> None:
-        if self._pid != _pid:
-            # A fork the hook has not handled for this portal yet (it was
-            # being created while the process forked).
-            self._forget_parent()
-
     def _start(self) -> asyncio.AbstractEventLoop:
-        self._check_fork()
         with self._lock:
             if self._closed:
                 raise ClosedError(f"this {self._name} client is closed; create a new one")
             loop = self._loop
             if loop is not None:
                 return loop
-            target = self._target
-            if target is None:  # first use in a fork child
-                target = self._target = self._factory()
+            target = self.target
             loop = asyncio.new_event_loop()
             ready = threading.Event()
             thread = threading.Thread(
@@ -283,17 +268,18 @@ class Portal(Generic[_T]):
         Raises:
             RuntimeError: called from the loop thread itself.
         """
-        self._check_fork()
+        if self._pid != os.getpid():
+            self._after_fork()
         if self._thread_id is not None and threading.get_ident() == self._thread_id:
             raise RuntimeError(f"{self._name}.close() cannot run on its own event-loop thread")
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            loop, thread, target = self._loop, self._thread, self._target
+            loop, thread, target = self._loop, self._thread, self.target
             if self._finalizer is not None:
                 self._finalizer.detach()
-        if loop is None or thread is None or target is None:
+        if loop is None or thread is None:
             return  # never started: no session, no thread
         try:
             future = asyncio.run_coroutine_threadsafe(_shutdown(target), loop)
@@ -305,21 +291,23 @@ class Portal(Generic[_T]):
                 _log.warning("%s: the event-loop thread did not stop in time", self._name)
             self._loop = self._thread = self._thread_id = None
 
-    def _forget_parent(self) -> None:
-        """In a fork child: drop the parent's loop and client without touching them."""
+    def _after_fork(self) -> None:
+        """In a fork child: a fresh client for this process; the parent's is never touched."""
         # Only the forking thread survives a fork: the old lock may be held
         # by a thread that no longer exists.
         self._lock = threading.Lock()
-        self._pid = _pid
+        self._pid = os.getpid()
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
         loop = self._loop
-        if loop is not None:
-            _orphans.append((loop, self._target))
-            _make_inert(loop)
-            self._target = None
         self._loop = self._thread = self._thread_id = None
+        if loop is not None:
+            _orphans.append((loop, self.target))
+            _make_inert(loop)
+            # Same arguments, so it cannot fail where the first build did
+            # not; no I/O: the loop and session come on first use.
+            self.target = self._factory()
 
 
 def _serve(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
@@ -417,10 +405,8 @@ def _make_inert(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _pid
-    _pid = os.getpid()
     for portal in list(_live):
-        portal._forget_parent()
+        portal._after_fork()
 
 
 def _close_all_at_exit() -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import textwrap
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -182,3 +183,32 @@ def test_retry_policy_survives_the_rebuild_in_the_child(emu: ThreadedEmulator) -
             }
 
         assert run_in_child(child) == {"retry": True, "base_url": True}
+
+
+def test_a_fork_the_hook_missed_is_caught_by_the_pid_check(
+    client: DescopeKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from descope_keys import _portal
+
+    created = client.access_keys.create("hookless")
+    parent_target = client._portal.target
+    # Hide the client from the at-fork hook: the child then looks like one
+    # forked by C code that skips Python's at-fork handlers.
+    monkeypatch.setattr(_portal, "_live", weakref.WeakSet())
+
+    def child() -> dict[str, Any]:
+        try:
+            client.access_keys.load(created.key.id)
+            first = "no error"
+        except RuntimeError as exc:
+            first = "forked" if "forked" in str(exc) else repr(exc)
+        second = client.access_keys.load(created.key.id).name
+        return {
+            "first": first,
+            "second": second,
+            "fresh_client": client._portal.target is not parent_target,
+        }
+
+    assert run_in_child(child) == {"first": "forked", "second": "hookless", "fresh_client": True}
+    assert client.access_keys.load(created.key.id).name == "hookless"
+    assert client._portal.target is parent_target

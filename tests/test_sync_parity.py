@@ -101,3 +101,11 @@ def test_sync_members_are_plain_functions(async_cls: type, sync_cls: type, name:
     function = sync_member.fget if isinstance(sync_member, property) else sync_member
     assert not inspect.iscoroutinefunction(function)
     assert not inspect.isasyncgenfunction(function)
+
+
+def test_the_sync_classes_are_exported_from_the_package() -> None:
+    import descope_keys
+
+    assert descope_keys.DescopeKeys is DescopeKeys
+    assert descope_keys.AccessKeys is AccessKeys
+    assert {"AccessKeys", "DescopeKeys"} <= set(descope_keys.__all__)
