@@ -72,8 +72,9 @@ _FORBIDDEN_HEADERS: Final = frozenset({"crit", "b64", "jku", "x5u", "jwk", "x5c"
 KID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:+=-]{1,128}")
 _B64_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64_VALUE: Final = {c: i for i, c in enumerate(_B64_ALPHABET)}
-# Latest representable instant for the aware datetimes we build (year 9999).
-_MAX_EPOCH: Final = 253402300799
+# Latest time claim accepted (2999-12-31T23:59:59Z): later ones are nonsense,
+# and every platform can turn this one into a datetime (Windows' gmtime stops at 3000).
+_MAX_EPOCH: Final = 32503679999
 
 
 def fail(reason: str, message: str) -> NoReturn:
@@ -215,16 +216,6 @@ def check_audience(aud: tuple[str, ...] | None, audience: str | None) -> None:
     """When the caller asks for an audience, the token must name it."""
     if audience is not None and (aud is None or audience not in aud):
         fail("bad_audience", "the token is not meant for this audience")
-
-
-def subject_of(claims: Mapping[str, Any]) -> str:
-    """The access key id: ``dsub`` when present, else ``sub``."""
-    sub = claims.get("dsub")
-    if sub is None:
-        sub = claims.get("sub")
-    if type(sub) is not str or not sub:
-        fail("missing_sub", "the token has no subject")
-    return sub
 
 
 def string_tuple(container: dict[str, Any], name: str) -> tuple[str, ...]:

@@ -205,9 +205,15 @@ def test_missing_exp(validator: TokenValidator) -> None:
     assert reject(validator, mint(private_key(0), claims(exp=None))).reason == "missing_exp"
 
 
-@pytest.mark.parametrize("exp", ["2030-01-01", True, -1, 1e20, [1], {"at": 1}])
+@pytest.mark.parametrize("exp", ["2030-01-01", True, -1, 1e20, 32503680000, [1], {"at": 1}])
 def test_non_numeric_exp(validator: TokenValidator, exp: Any) -> None:
     assert reject(validator, mint(private_key(0), claims(exp=exp))).reason == "bad_exp"
+
+
+def test_the_latest_accepted_expiry_is_the_year_3000(validator: TokenValidator) -> None:
+    token = validator.validate_local(mint(private_key(0), claims(exp=32503679999)))
+    assert token is not None
+    assert token.expires_at.year == 2999
 
 
 def test_expired_token_raises_expired_token_error(validator: TokenValidator) -> None:
