@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -272,6 +273,7 @@ class JwksCache:
             self.snapshot = _KeySet(dict(pinned), math.inf, math.inf, math.inf)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._loop_pid = os.getpid()
         self._task: asyncio.Task[None] | None = None
         self._fetching = False
         self._kick_pending = False
@@ -338,6 +340,10 @@ class JwksCache:
         loop = self._loop
         if self._kick_pending or self._closed or loop is None or loop.is_closed():
             return
+        if os.getpid() != self._loop_pid:
+            # A forked child holds a copy of its parent's loop, which never runs
+            # here: the next refresh() binds the child's own loop.
+            return
         self._kick_pending = True
         if threading.get_ident() == self._loop_thread:
             self._kick()
@@ -364,8 +370,10 @@ class JwksCache:
             # a task of another loop cannot be awaited here.
             self._loop = loop
             self._loop_thread = threading.get_ident()
+            self._loop_pid = os.getpid()
             self._task = None
             self._fetching = False
+            self._kick_pending = False
         return loop
 
     def _start(self, now: float) -> asyncio.Task[None]:

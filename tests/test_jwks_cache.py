@@ -412,3 +412,15 @@ async def test_an_outage_warns_once_and_never_logs_tokens(
     assert "JWKS refresh failed" in warnings[0].getMessage()
     for record in caplog.records:
         assert jwt.split(".")[2] not in record.getMessage()
+
+
+async def test_a_forked_child_never_schedules_on_its_parents_loop(
+    validator: TokenValidator, server: JwksServer, clock: FakeClock
+) -> None:
+    await warm(validator, server)
+    validator._cache._loop_pid = -1  # as seen from a child after os.fork()
+    clock.advance(REFRESH_AHEAD)
+    assert validator.validate_local(token()) is not None
+    await asyncio.sleep(0.05)
+    assert server.requests == 1
+    assert not validator._cache._kick_pending
