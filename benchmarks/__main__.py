@@ -116,6 +116,8 @@ def run(cases: list[str], quick: bool, out: Path, note: str | None, jobs: int) -
     def one(name: str) -> dict[str, Any]:
         print(f"[bench] {name}: {CASES[name]} ...", flush=True)
         record = _run_case(name, quick, timeout)
+        # How busy the machine was while the case ran: other work skews its figures.
+        record["load_average"] = _report.load_average()
         print(f"[bench] {name}: {record['status']} in {record['seconds']} s", flush=True)
         return record
 

@@ -215,7 +215,11 @@ def _import_time(result: Mapping[str, Any]) -> list[str]:
     ms, loaded = result.get("median_ms", {}), result.get("modules_loaded", {})
     rows = [(f"import {name}", _n(value, 1), loaded.get(name)) for name, value in ms.items()]
     head = f"Fresh interpreter, median of {result.get('rounds')} (start-up excluded)."
-    return [head, "", *_table(("statement", "ms", "modules loaded"), rows)]
+    lines = [head, "", *_table(("statement", "ms", "modules loaded"), rows)]
+    for name, heavy in (result.get("heaviest_dependencies_ms") or {}).items():
+        costs = ", ".join(f"{package} {ms} ms" for package, ms in heavy)
+        lines.append(f"- heaviest imports under `{name}` (nested ones overlap): {costs}")
+    return [*lines, ""]
 
 
 def _memory(result: Mapping[str, Any]) -> list[str]:
@@ -339,10 +343,10 @@ def render(report: Mapping[str, Any], charts: Sequence[str]) -> str:
         "",
     ]
     rows = [
-        (name, c["status"], _n(c.get("seconds"), 1), c.get("error") or "")
+        (name, c["status"], _n(c.get("seconds"), 1), c.get("load_average"), c.get("error") or "")
         for name, c in cases.items()
     ]
-    lines += _table(("case", "status", "seconds", "error"), rows)
+    lines += _table(("case", "status", "seconds", "load average after", "error"), rows)
     return "\n".join(lines).rstrip() + "\n"
 
 
