@@ -123,6 +123,21 @@ def rename_repr(name: str, target: object) -> str:
     return name + text[len(prefix) :] if text.startswith(prefix) else text
 
 
+class _Factory(Generic[_T]):
+    """Builds the async client; its arguments (the management key among them) stay out of repr."""
+
+    __slots__ = ("_build",)
+
+    def __init__(self, build: Callable[[], _T]) -> None:
+        self._build = build
+
+    def __call__(self) -> _T:
+        return self._build()
+
+    def __repr__(self) -> str:
+        return "<client factory (arguments hidden)>"
+
+
 class Portal(Generic[_T]):
     """Runs coroutines of one async ``target`` on a private event-loop thread.
 
@@ -133,7 +148,7 @@ class Portal(Generic[_T]):
     """
 
     def __init__(self, factory: Callable[[], _T], *, name: str) -> None:
-        self._factory = factory
+        self._factory = _Factory(factory)
         self._name = name
         #: The async client of this process. A plain attribute, so that
         #: validate_token's fast path pays nothing for the fork check: the
@@ -148,6 +163,10 @@ class Portal(Generic[_T]):
         self._warned = False
         self._finalizer: weakref.finalize[Any, Any] | None = None
         _live.add(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running" if self._loop else "idle"
+        return f"<Portal of {self._name}: {state}>"
 
     @property
     def closed(self) -> bool:

@@ -85,6 +85,8 @@ def test_properties_and_repr_are_forwarded_without_secrets(
     assert text.startswith("DescopeKeys(")
     assert emu.project_id in text
     assert emu.management_key not in text
+    # Not even the state kept to rebuild the client after a fork shows it.
+    assert emu.management_key not in repr(vars(client._portal))
 
 
 def test_errors_are_the_same_classes_as_the_async_client(client: DescopeKeys) -> None:
