@@ -64,6 +64,23 @@ class ClosedError(RuntimeError):
     """The sync client was closed; create a new one."""
 
 
+if sys.version_info >= (3, 12):
+
+    def _new_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        # Run the first step now rather than on the next loop iteration:
+        # about 10 µs less per call.
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+
+else:
+
+    def _new_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        return loop.create_task(coro)
+
+
 class _Call:
     """One coroutine hopping onto the loop; ``done`` is released when it finishes.
 
@@ -85,7 +102,7 @@ class _Call:
     # -- on the loop ------------------------------------------------------
 
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
+        self.task = _new_task(asyncio.get_running_loop(), self._run())
 
     async def _run(self) -> None:
         # Releasing the caller from inside the task, not from a done
