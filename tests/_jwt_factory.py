@@ -66,11 +66,15 @@ def claims(project_id: str = PROJECT_ID, **overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-_HASHES = {"RS256": hashes.SHA256, "RS384": hashes.SHA384, "RS512": hashes.SHA512}
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "RS256": hashes.SHA256(),
+    "RS384": hashes.SHA384(),
+    "RS512": hashes.SHA512(),
+}
 
 
 def sign(key: rsa.RSAPrivateKey, signing_input: bytes, alg: str = "RS256") -> bytes:
-    return key.sign(signing_input, padding.PKCS1v15(), _HASHES.get(alg, hashes.SHA256)())
+    return key.sign(signing_input, padding.PKCS1v15(), _HASHES.get(alg, _HASHES["RS256"]))
 
 
 def mint(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def clock(validator: TokenValidator) -> FakeClock:
     return use_clock(validator, FakeClock())
 
 
-def token(kid: str = "k1", key: int = 0, **overrides: object) -> str:
+def token(kid: str = "k1", key: int = 0, **overrides: Any) -> str:
     return mint(private_key(key), claims(**overrides), kid=kid)
 
 

@@ -149,7 +149,7 @@ def test_claims_are_deeply_read_only(validator: TokenValidator) -> None:
         token.claims["roles"].append("admin")
     assert isinstance(token.claims["extra"]["a"], tuple)
     with pytest.raises(TypeError):
-        token.claims["extra"]["a"] = []  # type: ignore[index]
+        token.claims["extra"]["a"] = []
     nested = token.nsec["deep"]["list"]
     assert nested[0] == 1
     with pytest.raises(TypeError):
