@@ -156,7 +156,7 @@ class AsyncDescopeKeys:
         jwt = result.get("sessionJwt") if isinstance(result, Mapping) else None
         if not isinstance(jwt, str) or not jwt:
             raise TransportError("the exchange response carries no sessionJwt", operation=operation)
-        return await self._validator.validate(jwt, audience=audience)
+        return await self._validator.validate_issued(jwt, audience=audience)
 
     async def validate_token(self, jwt: str, *, audience: str | None = None) -> AccessKeyToken:
         """Validate a session JWT locally against the cached JWKS.

@@ -283,6 +283,11 @@ class JwksCache:
         self._last_error: BaseException | None = None
         self._closed = False
 
+    @property
+    def can_fetch(self) -> bool:
+        """True unless keys are pinned or the cache is closed."""
+        return self._fetch is not None and not self._closed
+
     # -- any thread -------------------------------------------------------
 
     def lookup(self, kid: str, may_fetch: bool) -> VerifyKey | None:
@@ -384,8 +389,12 @@ class JwksCache:
         self._task = task
         return task
 
-    async def refresh(self) -> None:
+    async def refresh(self, *, force: bool = False) -> None:
         """Fetch the key set unless a fetch is running (then wait for it) or not allowed now.
+
+        ``force`` skips the unknown-kid cooldown (never the failure backoff):
+        for a token the service itself just issued, whose kid is proof of a
+        rotation rather than an attacker's guess.
 
         Never raises for a failed fetch: the caller looks the key up again and
         gets the stale set, an UnknownKeyError, or a TransportError.
@@ -398,7 +407,11 @@ class JwksCache:
             now = self._clock()
             if self._in_backoff(now):
                 return
-            if self._usable(now) and now < self._last_attempt + self.policy.unknown_kid_cooldown:
+            if (
+                not force
+                and self._usable(now)
+                and now < self._last_attempt + self.policy.unknown_kid_cooldown
+            ):
                 return  # the set is fine: only an unknown kid asks, and it must wait
             task = self._start(now)
         try:

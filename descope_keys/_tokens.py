@@ -34,7 +34,13 @@ from ._jwt_checks import (
     string_tuple,
     time_claims,
 )
-from .errors import ConfigurationError, ExpiredTokenError, InvalidArgumentError, TransportError
+from .errors import (
+    ConfigurationError,
+    ExpiredTokenError,
+    InvalidArgumentError,
+    TransportError,
+    UnknownKeyError,
+)
 
 __all__ = ["AccessKeyToken", "TenantClaims", "TokenValidator"]
 
@@ -214,6 +220,21 @@ class TokenValidator:
             if token is None:  # pragma: no cover - lookup raises instead when may_fetch=False
                 raise TransportError("no usable key set", operation="jwks")
         return token
+
+    async def validate_issued(self, jwt: str, *, audience: str | None = None) -> AccessKeyToken:
+        """Validate a JWT the service has just issued to us (an exchange response).
+
+        Like :meth:`validate`, except that an unknown ``kid`` triggers one
+        refresh even inside the unknown-kid cooldown: the token came straight
+        from the service, so its new ``kid`` means the signing key rotated.
+        """
+        try:
+            return await self.validate(jwt, audience=audience)
+        except UnknownKeyError:
+            if not self._cache.can_fetch:
+                raise
+        await self._cache.refresh(force=True)
+        return await self.validate(jwt, audience=audience)
 
     def validate_local(self, jwt: str, *, audience: str | None = None) -> AccessKeyToken | None:
         """Validate ``jwt`` without I/O, from any thread; never blocks.

@@ -134,6 +134,45 @@ async def test_a_rotated_signing_key_is_picked_up(emu: Emulator) -> None:
         assert fresh.key_id == created.key.id
 
 
+async def test_exchange_right_after_a_signing_key_switch_refreshes_within_the_cooldown(
+    emu: Emulator, client: AsyncDescopeKeys
+) -> None:
+    # Default policy: a 30 s unknown-kid cooldown. A token the exchange just
+    # received is the service's own word that the key rotated, so it forces
+    # one refresh where an arbitrary token would fail fast.
+    created = await client.access_keys.create("bot", role_names=["deployer"])
+    await client.exchange_access_key(created.cleartext)
+    assert _jwks_requests(emu) == 1
+    emu.rotate_signing_key(_pem(1))
+    after = await client.exchange_access_key(created.cleartext)
+    assert after.key_id == created.key.id
+    assert _jwks_requests(emu) == 2
+    # validate_token keeps the cooldown for tokens of unknown origin.
+    emu.rotate_signing_key(_pem(2))
+    newest = await client.exchange_access_key(created.cleartext)
+    assert _jwks_requests(emu) == 3
+    assert (await client.validate_token(newest.jwt)).key_id == created.key.id
+
+
+async def test_validate_token_keeps_the_cooldown_for_an_unknown_kid(
+    emu: Emulator, client: AsyncDescopeKeys
+) -> None:
+    created = await client.access_keys.create("bot", role_names=["deployer"])
+    await client.exchange_access_key(created.cleartext)
+    other = Emulator(signing_key=_pem(3), project_id=emu.project_id)
+    async with (
+        other,
+        AsyncDescopeKeys(
+            other.project_id, other.management_key, base_url=other.base_url
+        ) as foreign,
+    ):
+        stray = await foreign.access_keys.create("stray")
+        token = await foreign.exchange_access_key(stray.cleartext)
+    with pytest.raises(UnknownKeyError):
+        await client.validate_token(token.jwt)
+    assert _jwks_requests(emu) == 1
+
+
 async def test_pinned_keys_from_the_environment_never_fetch(
     emu: Emulator, client: AsyncDescopeKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
