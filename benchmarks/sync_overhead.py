@@ -2,8 +2,9 @@
 
 The emulator runs in its own process (``python -m descope_keys.emulator`` on a
 free port of 127.0.0.1), so that it does not compete for this process's GIL.
-Three measurements:
+Measurements:
 
+* the hop alone: ``portal.run()`` of a coroutine that does nothing;
 * sequential ``access_keys.load()``: ``DescopeKeys`` vs ``AsyncDescopeKeys``;
   the difference per call is the cost of the hop to the loop thread
   (goal: under 100 µs);
@@ -35,6 +36,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from descope_keys._client import AsyncDescopeKeys
+from descope_keys._portal import Portal
 from descope_keys._retry import RetryPolicy
 from descope_keys._sync import DescopeKeys
 
@@ -176,6 +178,30 @@ def _validation(
     }
 
 
+def _portal_hop(quick: bool) -> dict[str, Any]:
+    """The hop alone: a coroutine that does nothing, run through the portal.
+
+    Separates the portal's own cost from what the machine adds around real
+    I/O (waking a thread whose core went to another process meanwhile).
+    """
+
+    class _Noop:
+        async def noop(self) -> None:
+            return None
+
+        async def aclose(self) -> None:
+            return None
+
+    calls = 2_000 if quick else 20_000
+    portal: Portal[_Noop] = Portal(_Noop, name="bench")
+    try:
+        _per_call(500, lambda: portal.run(portal.target.noop()))
+        times = [_per_call(calls, lambda: portal.run(portal.target.noop())) for _ in range(5)]
+    finally:
+        portal.close()
+    return {"calls_per_round": calls, "us_per_call": round(statistics.median(times) * 1e6, 1)}
+
+
 def _threaded(calls: int, fn: Callable[[], object]) -> dict[str, float]:
     """``calls`` calls of ``fn`` spread over THREADS threads; throughput and latency."""
     per_thread = calls // THREADS
@@ -264,6 +290,7 @@ def main(quick: bool = False) -> dict[str, Any]:
             "quick": quick,
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
+            "portal_hop": _portal_hop(quick),
             "sequential_load": _sequential_load(
                 sync, project_id, management_key, base_url, key_id, quick
             ),
