@@ -126,7 +126,6 @@ def run(cases: list[str], quick: bool, out: Path, note: str | None, jobs: int) -
         for name, future in futures.items():
             records[name] = {"title": CASES[name], **future.result()}
     machine["load_average_end"] = _report.load_average()
-    machine["load_average_during_run"] = machine["load_average_end"]
     command = "python -m benchmarks" + (" --quick" if quick else "")
     if jobs > 1:
         command += f" --jobs {jobs}"
@@ -141,9 +140,16 @@ def run(cases: list[str], quick: bool, out: Path, note: str | None, jobs: int) -
         "started_utc": started_utc.isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - started, 1),
         "machine": machine,
-        "goals": _goals.evaluate(records, machine),
         "cases": records,
     }
+    return _publish(report, out)
+
+
+def _publish(report: dict[str, Any], out: Path) -> int:
+    """Judge the goals, draw the charts, write the files; 0 when every case succeeded."""
+    records = report["cases"]
+    report["goals"] = _goals.evaluate(records, report["machine"])
+    report.pop("charts_skipped", None)
     try:
         from . import _charts
 
@@ -158,6 +164,14 @@ def run(cases: list[str], quick: bool, out: Path, note: str | None, jobs: int) -
     print(f"[bench] report: {out / 'report.md'} ({len(charts)} charts)")
     print(f"[bench] goals missed: {len(missed)}; cases failed: {', '.join(failed) or 'none'}")
     return 1 if failed else 0
+
+
+def rerender(out: Path, note: str | None) -> int:
+    """Rewrite report.md, the goals and the charts from ``out/results.json`` (no new run)."""
+    report: dict[str, Any] = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    if note is not None:
+        report["note"] = note
+    return _publish(report, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         help="cases run at once (default 1; more skews the figures: for smoke runs only)",
     )
     parser.add_argument("--note", help="a remark recorded with the report")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite report.md and the charts from the results.json in --out",
+    )
     parser.add_argument("--run-case", help=argparse.SUPPRESS)
     parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -186,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.render:
+        return rerender(args.out.resolve(), args.note)
     cases = [name for name in CASES if not args.case or name in args.case]
     return run(cases, args.quick, args.out.resolve(), args.note, args.jobs)
 

@@ -12,6 +12,9 @@ On a machine shared with other work, two workers may not get two cores: so
 besides the wall-clock rate, each worker's validations per CPU second of its
 own and the cores the workers actually got are reported. Their ratio between
 2 and 1 workers (``cpu_efficiency_2_vs_1``) is what two free cores would keep.
+Linux with ``sched_autogroup`` (recorded) shares CPU time between sessions
+first: while other sessions are busy, all the workers of one session share
+that session's part, however many they are.
 
 - ``distinct``: every token is new to the client (an RSA verify each),
 - ``repeated``: the same token again (the verified-token cache).
@@ -173,6 +176,14 @@ def _run(rounds: int, seconds: float, pool: int) -> dict[str, Any]:
     return result
 
 
+def _autogroup() -> bool | None:
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as flag:
+            return flag.read().strip() == "1"
+    except OSError:  # not Linux, or no such scheduler feature
+        return None
+
+
 def main(quick: bool = False) -> dict[str, Any]:
     """Measure validation throughput with 1 and 2 worker processes, and 1 and 2 threads.
 
@@ -195,6 +206,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "usable_cpus": usable,
+        "scheduler_autogroup": _autogroup(),
         "rounds": rounds,
         "seconds_per_run": seconds,
         "distinct_tokens": pool,

@@ -136,6 +136,19 @@ def test_quick_suite_draws_every_chart(quick_run: tuple[Path, int, str]) -> None
         assert f"]({name})" in (out / "report.md").read_text(encoding="utf-8")
 
 
+def test_render_rewrites_the_report_from_saved_results(
+    quick_run: tuple[Path, int, str], tmp_path: Path
+) -> None:
+    from benchmarks import __main__ as suite
+
+    out, _, _ = quick_run
+    (tmp_path / "results.json").write_bytes((out / "results.json").read_bytes())
+    assert suite.rerender(tmp_path, "a remark about the machine") == 0
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "> a remark about the machine" in report
+    assert _results(tmp_path)["goals"] == _results(out)["goals"]
+
+
 def test_a_failing_case_is_reported_and_the_report_still_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
