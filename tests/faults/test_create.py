@@ -24,6 +24,7 @@ from tests.faults.conftest import (
     DELETE,
     MANAGEMENT_KEY,
     PROJECT_ID,
+    ROTATE,
     SEARCH,
     TIMEOUT,
     audit,
@@ -359,3 +360,24 @@ async def test_negative_control_blind_retry_leaves_a_duplicate_that_the_audit_ca
     assert duplicates(emu) == {"ci-bot": 2}
     with pytest.raises(AssertionError, match="keys nobody holds a secret for"):
         await audit(emu, direct, {created.key.id: created.cleartext})
+
+
+async def test_retry_and_reconcile_logs_and_errors_never_carry_a_secret(
+    sdk: AsyncDescopeKeys,
+    proxy: FaultProxy,
+    emu: Emulator,
+    retry_log: pytest.LogCaptureFixture,
+) -> None:
+    proxy.script(CREATE, Fault.drop(), Fault.answer(503))
+    created = await sdk.access_keys.create("ci-bot")
+    proxy.script(CREATE, Fault.drop())
+    proxy.script(SEARCH, *(Fault.after(500) for _ in range(4)))
+    with pytest.raises(AmbiguousResultError) as info:
+        await sdk.access_keys.create("ci-bot")
+    proxy.script(ROTATE, Fault.truncate())
+    rotated = await sdk.access_keys.rotate(created.key.id)
+    texts = [retry_log.text, str(info.value), repr(info.value), repr(created), repr(rotated)]
+    texts += [str(getattr(r, "reason", "")) for r in retry_log.records]
+    for secret in (MANAGEMENT_KEY, created.cleartext, rotated.cleartext):
+        assert all(secret not in text for text in texts)
+    assert "retrying in" in retry_log.text  # the logs are there, just clean
