@@ -176,14 +176,20 @@ def rerender(out: Path, note: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=(__doc__ or "").splitlines()[0]
+        prog="python -m benchmarks",
+        description="Run the whole benchmark suite and write its report (Markdown, JSON, charts).",
+        epilog=f"cases: {', '.join(CASES)}",
     )
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="report directory (benchmarks/results)"
     )
     parser.add_argument(
-        "--case", action="append", choices=sorted(CASES), help="run only this case (repeatable)"
+        "--case",
+        action="append",
+        choices=sorted(CASES),
+        metavar="NAME",
+        help="run only this case (repeatable)",
     )
     parser.add_argument(
         "--jobs",
