@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import threading
 import time
@@ -61,6 +62,9 @@ _REFRESH_AHEAD: Final = 0.8
 # After a failed fetch, on-demand fetches wait at most this long (and at
 # most unknown_kid_cooldown) before trying again.
 _MAX_FAILURE_BACKOFF: Final = 5.0
+# While a stale key set still validates, consecutive failures back off
+# exponentially up to this, so a fleet does not hammer a failing endpoint.
+_MAX_STALE_BACKOFF: Final = 120.0
 _MAX_AGE: Final = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?=,|$)", re.IGNORECASE)
 _NO_STORE: Final = re.compile(r"(?:^|,)\s*no-(?:store|cache)\s*(?=,|=|$)", re.IGNORECASE)
 _PKCS1: Final = padding.PKCS1v15()
@@ -279,6 +283,7 @@ class JwksCache:
         self._kick_pending = False
         self._last_attempt = -math.inf
         self._failing = False
+        self._failures = 0
         self._retry_at = -math.inf
         self._last_error: BaseException | None = None
         self._closed = False
@@ -438,9 +443,17 @@ class JwksCache:
             # Warn once per outage; the periodic retries log at debug level.
             (_log.debug if self._failing else _log.warning)("JWKS refresh failed: %s", exc)
             self._failing = True
-            self._retry_at = self._clock() + min(
-                self.policy.unknown_kid_cooldown, _MAX_FAILURE_BACKOFF
-            )
+            self._failures += 1
+            now = self._clock()
+            delay = min(self.policy.unknown_kid_cooldown, _MAX_FAILURE_BACKOFF)
+            if self._usable(now):
+                # Stale keys still validate: no hurry. Failing closed (no
+                # usable set) keeps the short delay so service resumes fast.
+                growth = 2.0 ** min(self._failures - 1, 16)
+                delay = min(delay * growth, max(delay, _MAX_STALE_BACKOFF))
+                # Half to full delay: processes that failed together spread out.
+                delay *= 0.5 + random.random() / 2
+            self._retry_at = now + delay
             self._last_error = exc
             self._fetching = False
             return
@@ -453,6 +466,7 @@ class JwksCache:
             stale_until=fresh_until + self.policy.max_stale,
         )
         self._failing = False
+        self._failures = 0
         self._last_error = None
         self._fetching = False
 

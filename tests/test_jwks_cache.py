@@ -260,6 +260,40 @@ async def test_the_cache_recovers_when_the_server_does(
     assert validator.validate_local(token("k2", key=1)) is not None
 
 
+async def test_failures_behind_a_stale_set_back_off_exponentially(
+    validator: TokenValidator, server: JwksServer, clock: FakeClock
+) -> None:
+    await warm(validator, server)
+    server.status = 500
+    clock.advance(POLICY.ttl + 1)
+    cache = validator._cache
+    delays = []
+    for failures in range(1, 8):
+        before = server.requests
+        clock.advance(125)  # past any backoff (the cap is 120 s), inside max_stale
+        await asyncio.wait_for(validator.validate(token(sub=f"K{failures}")), 5)
+        await until(lambda before=before: server.requests == before + 1)  # type: ignore[misc]
+        await until(lambda: not cache._fetching)
+        assert cache._failures == failures
+        delays.append(cache._retry_at - clock.now)
+    # Half to full of 5, 10, 20, 40, 80, 120, 120 s (the cap).
+    assert 2.5 <= delays[0] <= 5
+    assert 60 <= delays[-1] <= 120
+    assert max(delays) <= 120
+
+
+async def test_failing_closed_keeps_the_short_backoff(
+    validator: TokenValidator, server: JwksServer, clock: FakeClock
+) -> None:
+    server.status = 500
+    for failures in range(1, 5):
+        with pytest.raises(TransportError):
+            await asyncio.wait_for(validator.validate(token()), 5)
+        assert validator._cache._failures == failures
+        assert validator._cache._retry_at - clock.now <= 5
+        clock.advance(5)
+
+
 async def test_past_max_stale_validation_fails_closed(
     validator: TokenValidator, server: JwksServer, clock: FakeClock
 ) -> None:
