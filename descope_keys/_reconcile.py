@@ -96,6 +96,7 @@ class _InFlight:
             ledger._inflight[self._name] = left
             return
         del ledger._inflight[self._name]
+        ledger._forget(self._name)
         idle = ledger._idle.pop(self._name, None)
         if idle is not None:
             idle.set()
@@ -119,6 +120,13 @@ class CreateLedger:
         self._known: OrderedDict[str, float] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, int] = {}
+
+    def _forget(self, name: str) -> None:
+        # A reconcile compares generations only while it is pending, so the
+        # count of a name that is idle and unreconciled can go: per-name state
+        # stays bounded however many distinct names a client creates.
+        if name not in self._inflight and name not in self._pending:
+            self._generation.pop(name, None)
 
     def in_flight(self, name: str) -> _InFlight:
         """Context manager around one create attempt for ``name``."""
@@ -236,6 +244,7 @@ class CreateReconciler:
                 ledger._pending[name] = left
             else:
                 del ledger._pending[name]
+                ledger._forget(name)
                 if (lock := ledger._locks.get(name)) is not None and not lock.locked():
                     del ledger._locks[name]
 
