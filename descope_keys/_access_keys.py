@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import cattrs
+
 from . import _retry
 from ._arguments import (
     check_claims,
@@ -33,11 +35,20 @@ __all__ = ["AsyncAccessKeys"]
 _BASE = "/v1/mgmt/accesskey"
 
 
+def _parse_key(value: Any, operation: str) -> AccessKey:
+    try:
+        return converter.structure(value, AccessKey)
+    except (TypeError, ValueError, cattrs.BaseValidationError) as exc:
+        raise TransportError(
+            "the response carries a malformed access key", operation=operation
+        ) from exc
+
+
 def _key_from(body: Any, operation: str) -> AccessKey:
     key = body.get("key") if isinstance(body, Mapping) else None
     if not isinstance(key, Mapping):
         raise TransportError("the response carries no access key", operation=operation)
-    return converter.structure(key, AccessKey)
+    return _parse_key(key, operation)
 
 
 def _created_from(body: Any, operation: str) -> CreatedAccessKey:
@@ -248,7 +259,7 @@ class AsyncAccessKeys:
             return []
         if not isinstance(keys, list):
             raise TransportError("the response's keys are not a list", operation=operation)
-        return [converter.structure(k, AccessKey) for k in keys]
+        return [_parse_key(k, operation) for k in keys]
 
     async def update(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import attrs
 import cattrs
@@ -40,9 +40,35 @@ def _datetime_to_epoch(value: datetime | None) -> int:
     return 0 if value is None else int(value.timestamp())
 
 
+def _is_str_tuple(target: Any) -> bool:
+    return get_origin(target) is tuple and get_args(target) == (str, ...)
+
+
+def _str_tuple(value: Any, _: Any) -> tuple[str, ...]:
+    # Direct checks: cattrs' generic tuple path costs half of a whole AccessKey.
+    if type(value) is list or type(value) is tuple:
+        for item in value:
+            if type(item) is not str:
+                raise TypeError("expected a list of strings")
+        return tuple(value)
+    raise TypeError("expected a list of strings")
+
+
+def _is_json_object(target: Any) -> bool:
+    return get_origin(target) is Mapping
+
+
+def _json_object(value: Any, _: Any) -> dict[str, Any]:
+    if type(value) is dict:
+        return value
+    raise TypeError("expected a JSON object")
+
+
 def make_converter(*, strict: bool = False) -> cattrs.Converter:
     """Build a camelCase converter; ``strict`` forbids unknown keys (for tests)."""
     conv = cattrs.Converter()
+    conv.register_structure_hook_func(_is_str_tuple, _str_tuple)
+    conv.register_structure_hook_func(_is_json_object, _json_object)
     conv.register_structure_hook(datetime, lambda v, _: epoch_to_datetime(v))
     conv.register_structure_hook(datetime | None, lambda v, _: epoch_to_datetime(v))
     conv.register_unstructure_hook(datetime, _datetime_to_epoch)
