@@ -329,6 +329,10 @@ class TokenValidator:
         roles = string_tuple(claims, "roles")
         permissions = string_tuple(claims, "permissions")
         tenants, current_tenant = _tenants(claims, roles, permissions)
+        if current_tenant is not None and get("tenants") is None:
+            # WIRE.md §5: without `tenants`, the top-level roles and permissions
+            # are the dct tenant's, not the project's.
+            roles = permissions = ()
         nsec = get("nsec")
         if nsec is None:
             nsec = _NO_CLAIMS

@@ -96,6 +96,11 @@ def test_current_tenant_fallback_when_tenants_is_absent(validator: TokenValidato
     assert token.tenants == {"T7": TenantClaims(("editor",), ("edit",))}
     assert token.has_role("editor", tenant="T7")
     assert token.has_permission("edit", tenant="T7")
+    # Those roles are the tenant's: they grant nothing at project level.
+    assert token.roles == ()
+    assert token.permissions == ()
+    assert not token.has_role("editor")
+    assert not token.has_permission("edit")
 
 
 def test_tenants_claim_wins_over_the_fallback(validator: TokenValidator) -> None:

@@ -144,6 +144,12 @@ def test_tenant_requirement_uses_the_dct_fallback_when_tenants_is_absent() -> No
     assert reason_of(Requirement(tenant="T2").judge(t)) == "tenant_not_allowed"
 
 
+def test_dct_fallback_roles_grant_nothing_at_project_level() -> None:
+    t = token(tenants=None, dct="T1", roles=["admin"], permissions=["write"])
+    assert reason_of(Requirement(roles=["admin"]).judge(t)) == "missing_role"
+    assert reason_of(Requirement(permissions=["write"]).judge(t)) == "missing_permission"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [
