@@ -100,7 +100,9 @@ def descope_middleware(
 
     @web.middleware
     async def descope_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if guard.is_excluded(request.path):
+        # path_safe keeps %2F encoded, as the router matches it: the decoded
+        # request.path would let "/public%2Fx/profile" pass as "/public/...".
+        if guard.is_excluded(request.rel_url.path_safe):
             return await handler(request)
         result = await guard.authenticate(client, request.headers.getall(hdrs.AUTHORIZATION, ()))
         if isinstance(result, Denial):

@@ -50,6 +50,7 @@ def aiohttp_app(client: Any, **options: Any) -> web.Application:
     app.router.add_get("/whoami", whoami)
     app.router.add_get("/admin", dk_aiohttp.require(roles=["admin"])(whoami))
     app.router.add_get("/t1/admin", dk_aiohttp.require(roles=["admin"], tenant="T1")(whoami))
+    app.router.add_get("/{user}/profile", whoami)
     return app
 
 
@@ -76,6 +77,7 @@ def fastapi_app(client: Any, **options: Any) -> Any:
     @app.get("/health/live")
     @app.get("/healthz")
     @app.get("/whoami")
+    @app.get("/{user}/profile")
     def whoami(request: Request) -> dict[str, Any]:
         return answer(request)
 
@@ -97,12 +99,12 @@ def flask_app(client: Any, **options: Any) -> Any:
     app = Flask(__name__)
     app.wsgi_app = dk_wsgi.DescopeMiddleware(app.wsgi_app, client, **options)  # type: ignore[method-assign]
 
-    def whoami() -> dict[str, Any]:
+    def whoami(**_path: str) -> dict[str, Any]:
         token = dk_wsgi.get_token(request.environ)
         assert token is request.environ.get("descope_keys.token")
         return {"key_id": token.key_id if token else None}
 
-    for rule in ("/health", "/health/live", "/healthz", "/whoami"):
+    for rule in ("/health", "/health/live", "/healthz", "/whoami", "/<user>/profile"):
         app.add_url_rule(rule, rule, whoami)
     app.add_url_rule("/admin", "admin", dk_wsgi.require(roles=["admin"])(whoami))
     app.add_url_rule("/t1/admin", "t1_admin", dk_wsgi.require(roles=["admin"], tenant="T1")(whoami))

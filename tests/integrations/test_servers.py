@@ -231,6 +231,18 @@ async def test_excluded_prefixes_pass_without_a_token(site: Site, tokens: Tokens
     assert lookalike_with_token.status == 200
 
 
+async def test_an_encoded_slash_does_not_stretch_an_exclusion(site: Site, tokens: Tokens) -> None:
+    # "/health%2Fx/profile" must not pass as "/health/..." while the router
+    # matches the protected "/{user}/profile" with user="health/x".
+    async with site.serve() as url:
+        sneaky = await site.get(f"{url}/health%2Fx/profile")
+        with_token = await site.get(f"{url}/alice/profile", tokens.viewer)
+    assert sneaky.status != 200, sneaky.text
+    if sneaky.status != 404:  # a router that does not match it at all is fine too
+        assert_invalid_token(sneaky, "missing_token")
+    assert with_token.status == 200, with_token.text
+
+
 async def test_per_route_requirement_on_an_excluded_path_is_401(site: Site, tokens: Tokens) -> None:
     async with site.serve(exclude=["/admin"]) as url:
         answer = await site.get(f"{url}/admin", tokens.admin)
