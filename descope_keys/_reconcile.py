@@ -178,6 +178,19 @@ def _server_now(headers: Mapping[str, str]) -> float | None:
     return seconds if math.isfinite(seconds) else None
 
 
+_COMPARED_FIELDS = ("description", "customClaims", "permittedIps", "customAttributes")
+
+
+def _empty_as_none(value: Any) -> Any:
+    # The server treats null, empty and missing alike (WIRE.md §3.1); IP
+    # lists are compared as sets since their order carries no meaning.
+    if value in (None, "", [], {}):
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return frozenset(value)
+    return value
+
+
 def _tenant_ids(tenants: Any) -> frozenset[str]:
     if not isinstance(tenants, list):
         return frozenset()
@@ -306,6 +319,10 @@ class CreateReconciler:
         tenants = _tenant_ids(body.get("keyTenants"))
         user = body.get("userId") or None
         expire = body.get("expireTime") or 0
+        # Every field the request set must match too: a same-name key that
+        # another client made in the window differs somewhere, unless it is
+        # identical in every field (then nothing can tell them apart).
+        others = {f: _empty_as_none(body.get(f)) for f in _COMPARED_FIELDS}
         out = []
         for key in found:
             if not isinstance(key, Mapping) or key.get("name") != self._name:
@@ -322,6 +339,7 @@ class CreateReconciler:
                 or _tenant_ids(key.get("keyTenants")) != tenants
                 or (key.get("boundUserId") or None) != user
                 or (key.get("expireTime") or 0) != expire
+                or any(_empty_as_none(key.get(f)) != wanted for f, wanted in others.items())
             ):
                 continue
             out.append(key_id)

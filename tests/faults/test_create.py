@@ -263,6 +263,32 @@ async def test_create_with_other_attributes_is_not_a_candidate(
     await audit(emu, direct, {other.key.id: other.cleartext, created.key.id: created.cleartext})
 
 
+@pytest.mark.parametrize(
+    "difference",
+    [
+        {"description": "worker B"},
+        {"custom_claims": {"team": "b"}},
+        {"permitted_ips": ["127.0.0.0/8", "10.0.0.0/8"]},
+        {"custom_attributes": {"worker": "b"}},
+    ],
+    ids=["description", "custom-claims", "permitted-ips", "custom-attributes"],
+)
+async def test_a_same_name_key_made_elsewhere_during_the_call_is_never_deleted(
+    sdk: AsyncDescopeKeys,
+    proxy: FaultProxy,
+    emu: Emulator,
+    direct: AsyncDescopeKeys,
+    difference: dict[str, object],
+) -> None:
+    # Another worker's key, same name and roles, made inside this call's
+    # window; this call's attempt is turned away before the origin (no orphan).
+    theirs = await direct.access_keys.create("ci-bot", role_names=["deployer"], **difference)
+    proxy.script(CREATE, Fault.answer(502, HTML_502))
+    ours = await sdk.access_keys.create("ci-bot", role_names=["deployer"])
+    assert proxy.counts[DELETE] == 0
+    await audit(emu, direct, {theirs.key.id: theirs.cleartext, ours.key.id: ours.cleartext})
+
+
 async def test_create_cannot_tell_its_orphan_from_a_twin_made_elsewhere_and_says_so(
     sdk: AsyncDescopeKeys, proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
 ) -> None:
