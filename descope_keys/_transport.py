@@ -211,6 +211,7 @@ class Transport:
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout)
         started = time.perf_counter()
+        unreadable: str | None = None
         try:
             async with session.request(
                 method,
@@ -240,11 +241,18 @@ class Transport:
             raise TransportError(
                 "request timed out", operation=operation, request_sent=True
             ) from exc
+        except aiohttp.ClientResponseError as exc:
+            # Its request_info holds our request headers, Authorization
+            # included: it must not be reachable as __cause__ or __context__,
+            # so the error is raised below, outside this handler.
+            unreadable = type(exc).__name__
         except aiohttp.ClientError as exc:
             # Reset, disconnect or truncated body after the request went out.
             raise TransportError(
                 f"connection failed: {type(exc).__name__}", operation=operation
             ) from exc
+        if unreadable is not None:
+            raise TransportError(f"connection failed: {unreadable}", operation=operation)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "%s %s %s -> %d in %.1f ms",
@@ -260,7 +268,9 @@ class Transport:
 
     async def _read_capped(self, operation: str, resp: aiohttp.ClientResponse) -> bytes:
         length = resp.content_length
-        if length is not None:
+        # Content-Length counts compressed bytes: a compressed body is counted
+        # as it is decompressed, so a small bomb cannot pass the cap.
+        if length is not None and "Content-Encoding" not in resp.headers:
             if length > self._max_bytes:
                 raise TransportError(
                     f"response body of {length} bytes exceeds the {self._max_bytes} byte cap",

@@ -126,3 +126,44 @@ async def test_client_is_bound_to_its_first_loop() -> None:
         await client.access_keys.load("K1")
         with pytest.raises(RuntimeError, match="bound to the event loop"):
             await asyncio.to_thread(asyncio.run, client.access_keys.load("K1"))
+
+
+async def test_a_compressed_body_is_capped_as_it_is_decompressed() -> None:
+    import gzip
+
+    bomb = gzip.compress(b'{"key": {"id": "K1", "pad": "' + b"x" * (17 * 1024 * 1024) + b'"}}')
+    assert len(bomb) < 64 * 1024
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(
+            body=bomb,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/v1/mgmt/accesskey", handler)
+    async with serve(app) as url, make_client(url) as client:
+        with pytest.raises(TransportError, match="byte cap"):
+            await client.access_keys.load("K1")
+
+
+async def test_a_malformed_status_line_leaves_no_request_headers_reachable() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 abc Broken\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with make_client(f"http://127.0.0.1:{port}") as client:
+            with pytest.raises(TransportError) as info:
+                await client.access_keys.load("K1")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "ClientResponseError" in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+    assert MANAGEMENT_KEY not in repr(vars(info.value))
