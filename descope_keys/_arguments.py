@@ -21,6 +21,7 @@ __all__ = [
     "check_json_object",
     "check_optional_str",
     "check_role_names",
+    "check_secret",
     "check_str",
     "check_tenants",
 ]
@@ -40,6 +41,19 @@ def check_str(argument: str, value: object) -> str:
     if not value.strip():
         raise InvalidArgumentError(argument, "must not be empty")
     return value
+
+
+def check_secret(argument: str, value: object) -> str:
+    """A secret for an HTTP header: non-empty, no whitespace or control characters.
+
+    The message never shows the value.
+    """
+    secret = check_str(argument, value)
+    if not secret.isprintable() or any(c.isspace() for c in secret):
+        raise InvalidArgumentError(
+            argument, "must not contain whitespace or control characters (a trailing newline?)"
+        )
+    return secret
 
 
 def check_optional_str(argument: str, value: object) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _retry
 from ._access_keys import AsyncAccessKeys
-from ._arguments import check_claims, check_str
+from ._arguments import check_claims, check_secret, check_str
 from ._config import ENV_PUBLIC_KEY, Settings
 from ._jwks import JwksPolicy
 from ._reconcile import CreateLedger
@@ -132,7 +132,7 @@ class AsyncDescopeKeys:
             PermissionDeniedError: the caller's IP is not permitted.
             TokenValidationError: the returned JWT failed local validation.
         """
-        secret = check_str("access_key", access_key)
+        secret = check_secret("access_key", access_key)
         options: dict[str, Any] = {}
         if custom_claims is not None:
             options["customClaims"] = check_claims("custom_claims", custom_claims)

@@ -21,6 +21,11 @@ _DEFAULT_BASE_URL = "https://api.descope.com"
 _REGIONAL_ID_LENGTH = 32
 
 
+def _header_safe(value: str) -> bool:
+    """True when ``value`` can go into an HTTP header as one token."""
+    return value.isprintable() and not any(c.isspace() for c in value)
+
+
 def default_base_url(project_id: str) -> str:
     """The Descope host for a project id (regional for 32+ character ids)."""
     if len(project_id) >= _REGIONAL_ID_LENGTH:
@@ -65,11 +70,19 @@ class Settings:
             or project_id != project_id.strip()
         ):
             raise ConfigurationError("project_id must be a non-empty string without spaces")
-        if ":" in project_id:
-            raise ConfigurationError("project_id must not contain ':'")
+        if ":" in project_id or not _header_safe(project_id):
+            raise ConfigurationError(
+                "project_id must not contain ':', whitespace or control characters"
+            )
         management_key = management_key or os.environ.get(ENV_MANAGEMENT_KEY) or None
         if management_key is not None and not isinstance(management_key, str):
             raise ConfigurationError("management_key must be a string")
+        if management_key is not None and not _header_safe(management_key):
+            # A trailing newline from a secrets file is the usual culprit.
+            raise ConfigurationError(
+                "management_key contains whitespace or control characters "
+                f"(check {ENV_MANAGEMENT_KEY} for a trailing newline)"
+            )
         url = base_url or os.environ.get(ENV_BASE_URI) or default_base_url(project_id)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ConfigurationError("timeout must be a positive number of seconds")

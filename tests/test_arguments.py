@@ -129,6 +129,8 @@ CASES: list[tuple[str, Call, str]] = [
         "tenant_ids",
     ),
     ("empty exchange secret", lambda c: c.exchange_access_key(""), "access_key"),
+    ("secret with a newline", lambda c: c.exchange_access_key("K1:secret\n"), "access_key"),
+    ("secret with a space", lambda c: c.exchange_access_key("K1 secret"), "access_key"),
     (
         "bad exchange claims",
         lambda c: c.exchange_access_key("s", custom_claims={"a": {1, 2}}),

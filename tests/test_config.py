@@ -88,3 +88,16 @@ def test_repr_shows_no_management_key() -> None:
     client = AsyncDescopeKeys(PROJECT_ID, MANAGEMENT_KEY)
     assert MANAGEMENT_KEY not in repr(client)
     assert MANAGEMENT_KEY not in repr(client._settings)
+
+
+@pytest.mark.parametrize("key", [MANAGEMENT_KEY + "\n", "two words", "tab\tkey"])
+def test_a_management_key_unfit_for_a_header_is_a_configuration_error(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="trailing newline") as info:
+        AsyncDescopeKeys(PROJECT_ID, key)
+    assert key.strip() not in str(info.value)
+
+
+@pytest.mark.parametrize("project_id", ["P1 2", "P1\n", "P1:2"])
+def test_a_project_id_unfit_for_a_header_is_a_configuration_error(project_id: str) -> None:
+    with pytest.raises(ConfigurationError, match="project_id"):
+        AsyncDescopeKeys(project_id)
