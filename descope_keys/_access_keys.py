@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +84,7 @@ class AsyncAccessKeys:
         *,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
+        parse: Callable[[Any], Any] | None = None,
     ) -> Any:
         authorization = self._authorization()
         transport = self._client._transport
@@ -92,7 +93,9 @@ class AsyncAccessKeys:
             response = await transport.send(
                 operation, method, path, authorization=authorization, body=body, params=params
             )
-            return response.body
+            # Parsed inside the attempt: an unusable 2xx body is then a failed
+            # attempt, retried where the operation allows it.
+            return response.body if parse is None else parse(response.body)
 
         client = self._client
         return await _retry.run(
@@ -330,10 +333,17 @@ class AsyncAccessKeys:
         """
         operation = "access_keys.rotate"
         body = {"id": check_id("key_id", key_id)}
-        result = await self._call(
-            operation, "POST", f"{_BASE}/rotate", Safety.IDEMPOTENT, body=body
+        # A 2xx without the new secret must be retried: the old secret is
+        # already dead, and a repeat returns a newer one that works.
+        created: CreatedAccessKey = await self._call(
+            operation,
+            "POST",
+            f"{_BASE}/rotate",
+            Safety.IDEMPOTENT,
+            body=body,
+            parse=lambda result: _created_from(result, operation),
         )
-        return _created_from(result, operation)
+        return created
 
     async def _batch(self, operation: str, key_ids: Iterable[str]) -> None:
         body = {"ids": check_ids("key_ids", key_ids)}

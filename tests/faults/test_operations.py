@@ -9,6 +9,7 @@ definite 4xx answer is never retried.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -178,6 +179,27 @@ async def test_rotate_after_a_lost_answer_returns_a_newer_secret_that_works(
     assert proxy.counts[ROTATE] == 2
     assert proxy.forwarded[ROTATE] == (2 if fault.reaches_server else 1)
     assert rotated.cleartext != key.cleartext
+    assert not await secret_works(direct, key.key.id, key.cleartext)
+    await audit(emu, direct, {key.key.id: rotated.cleartext})
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [lambda body: {"key": body["key"]}, lambda body: {}, lambda body: {"key": 1, "cleartext": 2}],
+    ids=["no-cleartext", "empty", "garbage"],
+)
+async def test_rotate_answered_without_a_usable_secret_is_retried_for_one_that_works(
+    sdk: AsyncDescopeKeys,
+    proxy: FaultProxy,
+    emu: Emulator,
+    direct: AsyncDescopeKeys,
+    key: CreatedAccessKey,
+    rewrite: Callable[[Any], Any],
+) -> None:
+    proxy.script(ROTATE, Fault.mangle(rewrite))
+    rotated = await sdk.access_keys.rotate(key.key.id)
+    assert proxy.counts[ROTATE] == 2
+    assert proxy.forwarded[ROTATE] == 2
     assert not await secret_works(direct, key.key.id, key.cleartext)
     await audit(emu, direct, {key.key.id: rotated.cleartext})
 
