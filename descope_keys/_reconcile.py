@@ -297,7 +297,7 @@ class CreateReconciler:
             return await _retry.run(
                 self._policy, operation, Safety.IDEMPOTENT, attempt, budget=self._budget
             )
-        except DescopeError as exc:
+        except (DescopeError, RuntimeError) as exc:  # RuntimeError: closed meanwhile
             raise self._ambiguous(
                 f"the search for keys it may have made failed ({type(exc).__name__})", []
             ) from exc
@@ -364,7 +364,7 @@ class CreateReconciler:
                 )
             except NotFoundError:
                 pass  # gone already: a sibling's reconcile, or an operator, removed it
-            except DescopeError as exc:
+            except (DescopeError, RuntimeError) as exc:  # RuntimeError: closed meanwhile
                 why = f"a key it may have made could not be deleted ({type(exc).__name__})"
                 raise self._ambiguous(why, remaining, plain=failed) from exc
             remaining.pop(0)

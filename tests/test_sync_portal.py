@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -281,3 +282,61 @@ def test_ctrl_c_cancels_the_inner_task_and_raises_keyboard_interrupt() -> None:
     assert elapsed < 5.0
     assert "Unclosed" not in err
     assert "Warning" not in err
+
+
+def test_closing_during_an_ambiguous_create_reports_it_as_ambiguous() -> None:
+    # The server swallows the request and never answers: the create's outcome
+    # is unknown when close() cuts it short, and the caller must hear exactly
+    # that (AmbiguousResultError), not a bare RuntimeError from the reconcile.
+    from descope_keys import AmbiguousResultError, DescopeKeys, RetryPolicy
+
+    sink = socket.socket()
+    sink.bind(("127.0.0.1", 0))
+    sink.listen(8)
+    sink.settimeout(0.05)  # close() does not wake a blocked accept(): poll instead
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def swallow() -> None:
+        while not stop.is_set():
+            try:
+                held.append(sink.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    acceptor = threading.Thread(target=swallow, daemon=True)
+    acceptor.start()
+    client = DescopeKeys(
+        "P2portaltest000000000000000",
+        "mgmt-key-portal-test",
+        base_url=f"http://127.0.0.1:{sink.getsockname()[1]}",
+        timeout=5,
+        retry=RetryPolicy.disabled(),
+    )
+    outcome: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            client.access_keys.create("ci-bot")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=create)
+    caller.start()
+    deadline = time.monotonic() + DEADLINE
+    while not held and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        client.close()
+        caller.join(DEADLINE)
+    finally:
+        stop.set()
+        acceptor.join(DEADLINE)
+        sink.close()
+        for conn in held:
+            conn.close()
+    assert not caller.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], (AmbiguousResultError, ClosedError)), repr(outcome[0])
