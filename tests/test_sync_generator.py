@@ -171,3 +171,22 @@ def test_an_async_class_returned_by_a_method_is_an_error(gen: ModuleType, packag
     )
     with pytest.raises(gen.GenerationError, match="only properties may"):
         gen.generate()
+
+
+def test_a_base_class_is_an_error(gen: ModuleType, package: Path) -> None:
+    # Inherited methods are invisible to ast: they must not go missing silently.
+    edit(package / "_access_keys.py", "class AsyncAccessKeys:", "class AsyncAccessKeys(_Mixin):")
+    with pytest.raises(gen.GenerationError, match="base classes"):
+        gen.generate()
+
+
+def test_a_plain_method_returning_an_awaitable_is_an_error(gen: ModuleType, package: Path) -> None:
+    edit(
+        package / "_access_keys.py",
+        "    async def load(",
+        "    def later(self) -> Awaitable[None]:\n"
+        "        return self.activate('K1')\n\n"
+        "    async def load(",
+    )
+    with pytest.raises(gen.GenerationError, match="awaitable"):
+        gen.generate()

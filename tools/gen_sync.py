@@ -198,6 +198,9 @@ def _load_sources() -> list[_Source]:
         )
         if node is None:
             raise GenerationError(f"class {class_name} not found in descope_keys/{module}.py")
+        if node.bases or node.keywords:
+            # Inherited members are invisible to ast: they would silently go missing.
+            raise GenerationError(f"{class_name}: base classes are not supported")
         sources.append(_Source(module, node, tree))
     return sources
 
@@ -440,9 +443,20 @@ def _emit_member(
     elif isinstance(func, ast.AsyncFunctionDef):
         body = [f"self._portal.run({call})" if returns_none else f"return self._portal.run({call})"]
     else:
+        if _returns_awaitable(func):
+            # Forwarded as is, the sync caller would get a coroutine of the loop's client.
+            raise GenerationError(f"{key}: a plain method returning an awaitable")
         body = [f"{call}" if returns_none else f"return {call}"]
     lines.extend(f"        {line}\n" for line in body)
     return "".join(lines)
+
+
+def _returns_awaitable(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    returns = func.returns
+    if returns is None:
+        return False
+    text = ast.unparse(returns)
+    return any(word in text for word in ("Awaitable", "Coroutine", "Future", "Task"))
 
 
 def generate(renames: dict[str, str] | None = None) -> str:
