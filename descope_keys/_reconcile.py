@@ -44,6 +44,8 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from . import _retry
 from ._retry import Safety
 from .errors import AmbiguousResultError, DescopeError, NotFoundError
@@ -232,6 +234,20 @@ class CreateReconciler:
         self._started_wall = time.time()
         self._started = time.monotonic()
 
+    def _remaining(self) -> float:
+        return self._policy.deadline - (time.monotonic() - self._started)
+
+    def _bounded_policy(self) -> RetryPolicy:
+        """The call's policy for what is left of its deadline.
+
+        Past the deadline, one bare attempt still runs (no wait, no retry):
+        giving up on the reconcile unasked could leave an orphan behind.
+        """
+        remaining = self._remaining()
+        if remaining <= 0.001:
+            return attrs.evolve(self._policy, attempts=1)
+        return attrs.evolve(self._policy, deadline=remaining)
+
     async def __call__(self, failure: BaseException) -> None:
         """Delete what the failed attempt may have created, or raise ``AmbiguousResultError``."""
         ledger = self._ledger
@@ -264,7 +280,7 @@ class CreateReconciler:
     async def _candidates(self) -> list[str]:
         ledger = self._ledger
         for _ in range(_MAX_SEARCHES):
-            if not await ledger.wait_idle(self._name, self._policy.deadline):
+            if not await ledger.wait_idle(self._name, max(0.0, self._remaining())):
                 break
             generation = ledger.generation(self._name)
             response = await self._search()
@@ -295,7 +311,7 @@ class CreateReconciler:
 
         try:
             return await _retry.run(
-                self._policy, operation, Safety.IDEMPOTENT, attempt, budget=self._budget
+                self._bounded_policy(), operation, Safety.IDEMPOTENT, attempt, budget=self._budget
             )
         except (DescopeError, RuntimeError) as exc:  # RuntimeError: closed meanwhile
             raise self._ambiguous(
@@ -360,7 +376,7 @@ class CreateReconciler:
 
             try:
                 await _retry.run(
-                    self._policy, operation, Safety.DELETE, attempt, budget=self._budget
+                    self._bounded_policy(), operation, Safety.DELETE, attempt, budget=self._budget
                 )
             except NotFoundError:
                 pass  # gone already: a sibling's reconcile, or an operator, removed it

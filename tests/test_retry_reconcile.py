@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from descope_keys._reconcile import _KNOWN_HORIZON, CreateLedger
+from descope_keys._reconcile import _KNOWN_HORIZON, CreateLedger, CreateReconciler
+from descope_keys._retry import RetryPolicy
 
 
 def test_in_flight_attempts_bump_the_generation_of_their_name_only() -> None:
@@ -58,3 +59,30 @@ def test_returned_ids_are_known_and_forgotten_after_the_horizon() -> None:
     ledger.returned("K2")
     assert not ledger.is_known("K1")
     assert ledger.is_known("K2")
+
+
+def _reconciler(policy: object) -> CreateReconciler:
+    return CreateReconciler(
+        operation="access_keys.create",
+        body={"name": "ci-bot"},
+        transport=None,  # type: ignore[arg-type]
+        authorization="",
+        policy=policy,  # type: ignore[arg-type]
+        budget=None,
+        ledger=CreateLedger(),
+    )
+
+
+def test_the_reconcile_gets_what_is_left_of_the_deadline() -> None:
+    reconciler = _reconciler(RetryPolicy(attempts=4, deadline=10.0))
+    reconciler._started -= 4.0  # the call has run for 4 s already
+    bounded = reconciler._bounded_policy()
+    assert 5.9 <= bounded.deadline <= 6.0
+    assert bounded.attempts == 4
+
+
+def test_past_the_deadline_the_reconcile_makes_one_bare_attempt() -> None:
+    reconciler = _reconciler(RetryPolicy(attempts=4, deadline=1.0))
+    reconciler._started -= 5.0
+    assert reconciler._bounded_policy().attempts == 1
+    assert reconciler._remaining() < 0

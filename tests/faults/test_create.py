@@ -372,6 +372,27 @@ async def test_create_retry_is_bounded_by_the_deadline(
     await audit(emu, direct, {})
 
 
+async def test_the_reconcile_runs_within_what_is_left_of_the_deadline(
+    proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
+) -> None:
+    # The create's answer is lost, then every reconcile search is turned away:
+    # past the deadline the reconcile makes one bare search, not a new schedule.
+    policy = RetryPolicy(attempts=10, deadline=0.5, initial_wait=0.05, max_wait=0.05)
+    proxy.script(CREATE, Fault.blackhole())
+    proxy.script(SEARCH, *(Fault.answer(503) for _ in range(20)))
+    async with AsyncDescopeKeys(
+        PROJECT_ID, MANAGEMENT_KEY, base_url=proxy.base_url, timeout=TIMEOUT, retry=policy
+    ) as client:
+        started = time.monotonic()
+        with pytest.raises(AmbiguousResultError):
+            await client.access_keys.create("ci-bot")
+        elapsed = time.monotonic() - started
+    # The create black-holes for TIMEOUT; the searches share the rest of 0.5 s.
+    assert elapsed < 0.5 + TIMEOUT
+    assert proxy.counts[SEARCH] <= 0.5 / 0.05
+    await audit(emu, direct, {})
+
+
 # -- negative control -----------------------------------------------------------
 
 
