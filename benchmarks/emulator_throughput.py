@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
-import signal
 import statistics
 import sys
 import time
@@ -23,47 +21,10 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks._common import emulator_process
+
 CONCURRENCY = 32
 _HOST = "127.0.0.1"
-
-
-async def _start_emulator(project_id: str, management_key: str) -> tuple[Any, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "descope_keys.emulator",
-        "--host",
-        _HOST,
-        "--port",
-        "0",
-        "--project-id",
-        project_id,
-        "--management-key",
-        management_key,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        if not line:
-            break
-        if line.startswith("DESCOPE_BASE_URI="):
-            return proc, line.strip().split("=", 1)[1]
-    proc.kill()
-    await proc.wait()
-    raise RuntimeError("the emulator did not start")
-
-
-async def _stop_emulator(proc: Any) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def _drive(
@@ -102,13 +63,11 @@ async def _drive(
 
 
 async def _run(quick: bool) -> dict[str, Any]:
-    project_id = "Pbench" + secrets.token_hex(8)
-    management_key = secrets.token_urlsafe(24)
-    mgmt = {"Authorization": f"Bearer {project_id}:{management_key}"}
     load_requests = 3_000 if quick else 30_000
     exchange_requests = 500 if quick else 5_000
-    proc, base_url = await _start_emulator(project_id, management_key)
-    try:
+    # Started before the measured loop does anything: blocking here is fine.
+    with emulator_process() as (base_url, project_id, management_key):
+        mgmt = {"Authorization": f"Bearer {project_id}:{management_key}"}
         connector = aiohttp.TCPConnector(limit=CONCURRENCY)
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -130,8 +89,6 @@ async def _run(quick: bool) -> dict[str, Any]:
             await _drive(session, 200, load)  # warm up connections and caches
             load_stats = await _drive(session, load_requests, load)
             exchange_stats = await _drive(session, exchange_requests, exchange)
-    finally:
-        await _stop_emulator(proc)
     return {
         "benchmark": "emulator_throughput",
         "concurrency": CONCURRENCY,

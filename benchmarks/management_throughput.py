@@ -28,8 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
-import signal
 import statistics
 import sys
 import time
@@ -40,51 +38,13 @@ import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from benchmarks._common import emulator_process
 from descope_keys._client import AsyncDescopeKeys
 
 CONCURRENCY = 32
 _HOST = "127.0.0.1"
 
 Call = Callable[[], Awaitable[object]]
-
-
-async def _start_emulator(project_id: str, management_key: str) -> tuple[Any, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "descope_keys.emulator",
-        "--host",
-        _HOST,
-        "--port",
-        "0",
-        "--project-id",
-        project_id,
-        "--management-key",
-        management_key,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        if not line:
-            break
-        if line.startswith("DESCOPE_BASE_URI="):
-            return proc, line.strip().split("=", 1)[1]
-    proc.kill()
-    await proc.wait()
-    raise RuntimeError("the emulator did not start")
-
-
-async def _stop_emulator(proc: Any) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def _drive(call: Call, seconds: float) -> dict[str, float]:
@@ -123,12 +83,10 @@ def _median_round(rounds: list[dict[str, float]]) -> dict[str, Any]:
 async def _run(quick: bool) -> dict[str, Any]:
     from descope.descope_client_async import DescopeClientAsync
 
-    project_id = "Pbench" + secrets.token_hex(8)
-    management_key = secrets.token_urlsafe(24)
     seconds = 1.0 if quick else 4.0
     rounds = 3 if quick else 7
-    proc, base_url = await _start_emulator(project_id, management_key)
-    try:
+    # Started before the measured loop does anything: blocking here is fine.
+    with emulator_process() as (base_url, project_id, management_key):
         connector = aiohttp.TCPConnector(limit=100)
         async with (
             aiohttp.ClientSession(connector=connector) as session,
@@ -179,8 +137,6 @@ async def _run(quick: bool) -> dict[str, Any]:
             for _ in range(rounds):
                 for name, call in clients.items():
                     results[name].append(await _drive(call, seconds))
-    finally:
-        await _stop_emulator(proc)
     figures = {name: _median_round(r) for name, r in results.items()}
     rate = {name: f["requests_per_second"] for name, f in figures.items()}
     cpu = {

@@ -24,10 +24,7 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -35,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from benchmarks._common import emulator_process
 from descope_keys._client import AsyncDescopeKeys
 from descope_keys._portal import Portal
 from descope_keys._retry import RetryPolicy
@@ -42,52 +40,6 @@ from descope_keys._sync import DescopeKeys
 
 THREADS = 32
 _HOST = "127.0.0.1"
-
-
-@contextmanager
-def _emulator(project_id: str, management_key: str) -> Iterator[str]:
-    """Run the emulator in a child process; yield its base URL; always stop it."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "descope_keys.emulator",
-            "--host",
-            _HOST,
-            "--port",
-            "0",
-            "--project-id",
-            project_id,
-            "--management-key",
-            management_key,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        base_url = None
-        deadline = time.monotonic() + 60
-        while base_url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith("DESCOPE_BASE_URI="):
-                base_url = line.strip().split("=", 1)[1]
-        if base_url is None:
-            raise RuntimeError("the emulator did not start")
-        yield base_url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def _per_call(calls: int, fn: Callable[[], object]) -> float:
@@ -274,10 +226,8 @@ def main(quick: bool = False) -> dict[str, Any]:
         ``sequential_load``, ``validate_token`` and ``threaded_load`` figures,
         each with a ``goal_*`` flag.
     """
-    project_id = "Pbench" + secrets.token_hex(8)
-    management_key = secrets.token_urlsafe(24)
     with (
-        _emulator(project_id, management_key) as base_url,
+        emulator_process() as (base_url, project_id, management_key),
         DescopeKeys(
             project_id, management_key, base_url=base_url, retry=RetryPolicy.disabled()
         ) as sync,
