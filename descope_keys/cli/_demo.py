@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from .._client import AsyncDescopeKeys
 from .._config import ENV_PUBLIC_KEY
@@ -30,15 +32,26 @@ class _DemoFailure(Exception):
 
 
 class _Steps:
+    """Prints each step as it runs, or, with ``--json``, collects them for one document."""
+
     def __init__(self, io: Io) -> None:
         self._io = io
         self._number = 0
+        self.collected: list[dict[str, Any]] = []
 
     def step(self, title: str, command: str) -> None:
         self._number += 1
+        if self._io.json:
+            self.collected.append(
+                {"step": self._number, "title": title, "command": command, "output": []}
+            )
+            return
         self._io.print("", f"{self._number}. {title}", f"{_INDENT}$ descope-keys {command}")
 
     def show(self, *lines: str) -> None:
+        if self._io.json:
+            self.collected[-1]["output"].extend(line.rstrip() for line in lines)
+            return
         self._io.print(*(f"{_INDENT}{line}" for line in lines))
         self._io.out.flush()
 
@@ -142,11 +155,12 @@ async def run_demo(io: Io) -> int:
     """Start an emulator on 127.0.0.1, walk through the lifecycle, stop it."""
     started = time.perf_counter()
     async with Emulator(role_permissions=_PERMISSIONS) as emulator:
-        io.print(
-            "descope-keys demo: the access-key lifecycle against an embedded emulator",
-            f"(a throwaway Descope-compatible server at {emulator.base_url}, "
-            f"project {emulator.project_id}; no account or credentials needed)",
-        )
+        if not io.json:
+            io.print(
+                "descope-keys demo: the access-key lifecycle against an embedded emulator",
+                f"(a throwaway Descope-compatible server at {emulator.base_url}, "
+                f"project {emulator.project_id}; no account or credentials needed)",
+            )
         # A pinned key from the environment would not match the emulator's.
         pinned = emulator.jwks() if os.environ.get(ENV_PUBLIC_KEY) else None
         async with AsyncDescopeKeys(
@@ -163,6 +177,10 @@ async def run_demo(io: Io) -> int:
                 io.error(f"demo failed: {exc}")
                 return EXIT_FAILURE
     elapsed = time.perf_counter() - started
+    if io.json:
+        document = {"ok": True, "seconds": round(elapsed, 3), "steps": steps.collected}
+        io.print(json.dumps(document, indent=2))
+        return EXIT_OK
     io.print(
         "",
         f"Done in {elapsed:.2f} s: create, load, search, exchange, validate, deactivate, "
