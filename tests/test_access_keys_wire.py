@@ -251,3 +251,38 @@ async def test_unknown_fields_and_statuses_from_a_newer_server_parse(
     assert key.status is AccessKeyStatus("suspended")
     assert not key.is_active
     assert key.role_names == ()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "login_options"),
+    [
+        ({}, {}),
+        (
+            {"custom_claims": {"n": 1}, "selected_tenant": "T1"},
+            {"customClaims": {"n": 1}, "selectedTenant": "T1"},
+        ),
+    ],
+    ids=["no-options", "claims-and-tenant"],
+)
+async def test_exchange_sends_login_options_with_the_access_key_as_bearer(
+    client: AsyncDescopeKeys,
+    mocked: compat_aioresponses,
+    kwargs: dict[str, object],
+    login_options: dict[str, object],
+) -> None:
+    from descope_keys import TokenValidationError
+
+    mocked.post(
+        MOCK_BASE_URL + "/v1/auth/accesskey/exchange",
+        payload={"keyId": "K1", "sessionJwt": "not.a.jwt", "expiration": 1},
+    )
+    # The fake JWT fails local validation: the request is what this test reads.
+    with pytest.raises(TokenValidationError):
+        await client.exchange_access_key("K1:the-secret", **kwargs)  # type: ignore[arg-type]
+    request = only_request(mocked)
+    assert (request.method, request.path) == ("POST", "/v1/auth/accesskey/exchange")
+    assert request.headers["authorization"] == f"Bearer {PROJECT_ID}:K1:the-secret"
+    assert request.headers["x-descope-sdk-name"] == "python-descope-keys"
+    assert request.headers["x-descope-project-id"] == PROJECT_ID
+    assert request.headers["content-type"] == "application/json"
+    assert request.body == {"loginOptions": login_options}
