@@ -19,6 +19,7 @@ from ._arguments import (
     check_optional_str,
     check_role_names,
     check_str,
+    check_strings,
     check_tenants,
 )
 from ._converter import converter
@@ -242,7 +243,9 @@ class AsyncAccessKeys:
             custom_attributes: Keys whose custom attributes have these values.
         """
         body = {
-            "tenantIds": [] if tenant_ids is None else check_role_names("tenant_ids", tenant_ids),
+            "tenantIds": []
+            if tenant_ids is None
+            else check_strings("tenant_ids", tenant_ids, what="tenant ids"),
             "boundUserId": None
             if bound_user_id is None
             else check_str("bound_user_id", bound_user_id),

@@ -23,6 +23,7 @@ __all__ = [
     "check_role_names",
     "check_secret",
     "check_str",
+    "check_strings",
     "check_tenants",
 ]
 
@@ -80,11 +81,16 @@ def check_ids(argument: str, values: object) -> list[str]:
     return ids
 
 
+def check_strings(argument: str, values: object, *, what: str) -> list[str]:
+    """A list (possibly empty) of non-empty strings, e.g. role names or tenant ids."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InvalidArgumentError(argument, f"must be a list of {what}, not a single string")
+    return [check_str(f"{argument}[{i}]", v) for i, v in enumerate(values)]
+
+
 def check_role_names(argument: str, values: object) -> list[str]:
     """A list of role names (possibly empty)."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidArgumentError(argument, "must be a list of role names, not a single string")
-    return [check_str(f"{argument}[{i}]", v) for i, v in enumerate(values)]
+    return check_strings(argument, values, what="role names")
 
 
 def check_tenants(argument: str, values: object) -> list[dict[str, Any]]:
