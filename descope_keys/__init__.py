@@ -78,7 +78,7 @@ del _name, _obj
 
 
 def __getattr__(name: str) -> Any:
-    # Served lazily so that importing the package never reads metadata.
+    """Serve ``__version__`` lazily, so that importing the package reads no metadata."""
     if name == "__version__":
         from ._version import __version__
 
