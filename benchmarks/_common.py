@@ -54,6 +54,7 @@ def sign_tokens(
             "roles": ["deployer", "viewer"],
             "permissions": ["deploy", "read"],
             "tenants": {"T2tenant01": {"roles": ["admin"], "permissions": ["keys:write"]}},
+            "team": "platform",  # a custom claim of the key, at the top level
             "nsec": {"run": str(i)},
         }
         payload = b64url(json.dumps(claims, separators=(",", ":")).encode())

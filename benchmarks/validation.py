@@ -27,15 +27,12 @@ median of per-round ratios. Nothing here touches the network. Run::
 from __future__ import annotations
 
 import argparse
-import base64
-import contextlib
 import gc
 import json
-import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jwt as pyjwt
@@ -44,59 +41,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from joserfc import jws
 from joserfc.jwk import RSAKey
 
+from benchmarks._common import PROJECT_ID, no_descope_env, public_jwk, sign_tokens, signing_key
 from descope_keys._jwt_checks import b64url_decode, json_object
 from descope_keys._tokens import TokenValidator
 
-PROJECT_ID = "P2bEnChMaRk0000000000000000001"
-KID = "P2bEnChMaRkKey1"
 _GOAL_DISTINCT = 1.5  # ours_distinct / raw_verify at most
 _GOAL_REPEATED = 0.2  # ours_repeated / raw_verify under
 _GOAL_VS_SDK = 4.0  # descope_sdk / ours_distinct at least
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _public_jwk(key: rsa.RSAPrivateKey) -> dict[str, str]:
-    numbers = key.public_key().public_numbers()
-    n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
-    return {"kty": "RSA", "kid": KID, "alg": "RS256", "use": "sig", "n": _b64url(n), "e": "AQAB"}
-
-
-def _tokens(key: rsa.RSAPrivateKey, count: int) -> list[str]:
-    """Session tokens shaped like Descope's for access keys, all distinct."""
-    header = _b64url(json.dumps({"alg": "RS256", "kid": KID, "typ": "JWT"}).encode())
-    now = int(time.time())
-    tokens = []
-    for i in range(count):
-        claims = {
-            "iss": f"https://api.descope.com/{PROJECT_ID}",
-            "sub": f"K2bEnChMaRkAccessKey{i:06d}",
-            "iat": now,
-            "exp": now + 3600,
-            "roles": ["deployer", "viewer"],
-            "permissions": ["deploy", "read"],
-            "tenants": {"T2tenant01": {"roles": ["admin"], "permissions": ["keys:write"]}},
-            "team": "platform",
-            "nsec": {"run": str(i)},
-        }
-        payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
-        signing_input = f"{header}.{payload}".encode("ascii")
-        signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        tokens.append(f"{header}.{payload}.{_b64url(signature)}")
-    return tokens
-
-
-@contextlib.contextmanager
-def _no_descope_credentials() -> Iterator[None]:
-    # With a management key in the environment the official SDK makes a
-    # license request at construction; the benchmark must stay offline.
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DESCOPE_")}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
 
 
 def _per_item(loop: Callable[[], int]) -> float:
@@ -110,7 +61,7 @@ def _per_item(loop: Callable[[], int]) -> float:
 def _contenders(key: rsa.RSAPrivateKey, tokens: list[str]) -> dict[str, Callable[[], float]]:
     """One pass per contender, each returning microseconds per token."""
     public = key.public_key()
-    jwk = _public_jwk(key)
+    jwk = public_jwk(key)
     pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
     decoded = []
     for token in tokens:
@@ -178,7 +129,9 @@ def _contenders(key: rsa.RSAPrivateKey, tokens: list[str]) -> dict[str, Callable
 
     from descope import DescopeClient  # test-only dependency
 
-    with _no_descope_credentials():
+    # With a management key in the environment the official SDK makes a
+    # license request at construction; the benchmark must stay offline.
+    with no_descope_env():
         sdk = DescopeClient(PROJECT_ID, public_key=jwk, base_url="http://127.0.0.1:9")
 
     def descope_sdk() -> int:
@@ -221,8 +174,8 @@ def main(quick: bool = False) -> dict[str, Any]:
         met), and the run's parameters.
     """
     count, rounds = (100, 5) if quick else (400, 15)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    tokens = _tokens(key, count)
+    key = signing_key()
+    tokens = sign_tokens(key, count)
     samples = _measure(_contenders(key, tokens), rounds)
     medians = {name: round(statistics.median(values), 3) for name, values in samples.items()}
 
