@@ -4,8 +4,10 @@ Every error the SDK raises is a :class:`DescopeError`::
 
     DescopeError
     ├── ConfigurationError          bad constructor input / missing credentials
+    ├── ClientClosedError           the client was closed (also a RuntimeError)
     ├── InvalidArgumentError        bad call input, raised before any I/O (also a ValueError)
     ├── TransportError              connect/read failures, timeouts (after retries)
+    │   ├── RequestTimeoutError     no answer in time (also a TimeoutError)
     │   └── AmbiguousResultError    a non-idempotent call may or may not have happened
     ├── ApiError                    .status, .error_code, .description, .message, .retry_after
     │   ├── BadRequestError (400)
@@ -31,6 +33,7 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConfigurationError",
     "DescopeError",
     "ExpiredTokenError",
@@ -38,6 +41,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestTimeoutError",
     "ServerError",
     "TokenValidationError",
     "TransportError",
@@ -55,6 +59,14 @@ class ConfigurationError(DescopeError):
     Raised at construction (no project id, malformed base URL) and by
     management calls on a client built without a management key, always
     before any network I/O.
+    """
+
+
+class ClientClosedError(DescopeError, RuntimeError):
+    """The client (async or sync) was closed; create a new one.
+
+    Also a :class:`RuntimeError`, which is what using a closed resource
+    raises elsewhere in Python.
     """
 
 
@@ -100,6 +112,14 @@ class TransportError(DescopeError):
         prefix = f"{self.operation}: " if self.operation else ""
         suffix = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
         return f"{prefix}{self._message}{suffix}"
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """No answer came in time: one attempt's timeout, or the retry deadline.
+
+    Also a :class:`TimeoutError`, so ``except TimeoutError`` catches it.
+    ``request_sent`` is ``False`` when the connection itself timed out.
+    """
 
 
 class AmbiguousResultError(TransportError):
