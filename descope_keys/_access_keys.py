@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cattrs
 
-from . import _retry
+from . import _endpoints
 from ._arguments import (
     check_claims,
     check_expire_time,
@@ -22,18 +22,22 @@ from ._arguments import (
     check_strings,
     check_tenants,
 )
+from ._call import Caller
 from ._converter import converter
 from ._models import AccessKey, CreatedAccessKey, KeyTenant
 from ._reconcile import CreateReconciler
 from ._retry import Safety
+from ._transport import Response
 from .errors import ConfigurationError, InvalidArgumentError, TransportError
 
-if TYPE_CHECKING:
-    from ._client import AsyncDescopeKeys
+__all__ = ["AsyncAccessKeys", "NewReconciler"]
 
-__all__ = ["AsyncAccessKeys"]
+#: Makes the reconcile step of one create call: ``(caller, operation, body)``.
+NewReconciler = Callable[[Caller, str, Mapping[str, Any]], CreateReconciler]
 
-_BASE = "/v1/mgmt/accesskey"
+_NO_MANAGEMENT_KEY = (
+    "management calls need a management key: pass management_key= or set DESCOPE_MANAGEMENT_KEY"
+)
 
 
 def _parse_key(value: Any, operation: str) -> AccessKey:
@@ -52,18 +56,17 @@ def _key_from(body: Any, operation: str) -> AccessKey:
     return _parse_key(key, operation)
 
 
+def _cleartext(body: Mapping[str, Any]) -> str | None:
+    cleartext = body.get("cleartext")
+    return cleartext if isinstance(cleartext, str) and cleartext else None
+
+
 def _created_from(body: Any, operation: str) -> CreatedAccessKey:
     key = _key_from(body, operation)
-    cleartext = body.get("cleartext")
-    if not isinstance(cleartext, str) or not cleartext:
+    cleartext = _cleartext(body)
+    if cleartext is None:
         raise TransportError("the response carries no cleartext secret", operation=operation)
     return CreatedAccessKey(key, cleartext)
-
-
-def _with_secret(result: CreatedAccessKey | AccessKey, operation: str) -> CreatedAccessKey:
-    if isinstance(result, AccessKey):
-        raise TransportError("the response carries no cleartext secret", operation=operation)
-    return result
 
 
 class AsyncAccessKeys:
@@ -73,44 +76,30 @@ class AsyncAccessKeys:
     :class:`~descope_keys.InvalidArgumentError` for bad input before any I/O.
     """
 
-    def __init__(self, client: AsyncDescopeKeys) -> None:
-        self._client = client
+    def __init__(self, caller: Caller | None, new_reconciler: NewReconciler) -> None:
+        # None: the client has no management key, which each call reports
+        # before any I/O.
+        self._caller = caller
+        self._new_reconciler = new_reconciler
+
+    def _management(self) -> Caller:
+        if self._caller is None:
+            raise ConfigurationError(_NO_MANAGEMENT_KEY)
+        return self._caller
 
     async def _call(
         self,
         operation: str,
-        method: str,
         path: str,
         safety: Safety,
         *,
+        method: str = "POST",
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
-        parse: Callable[[Any], Any] | None = None,
     ) -> Any:
-        authorization = self._authorization()
-        transport = self._client._transport
-
-        async def attempt() -> Any:
-            response = await transport.send(
-                operation, method, path, authorization=authorization, body=body, params=params
-            )
-            # Parsed inside the attempt: an unusable 2xx body is then a failed
-            # attempt, retried where the operation allows it.
-            return response.body if parse is None else parse(response.body)
-
-        client = self._client
-        return await _retry.run(
-            client._retry_policy, operation, safety, attempt, budget=client._retry_budget
+        return await self._management().call(
+            operation, method, path, safety=safety, body=body, params=params
         )
-
-    def _authorization(self) -> str:
-        key = self._client._settings.management_key
-        if key is None:
-            raise ConfigurationError(
-                "management calls need a management key: pass management_key= "
-                "or set DESCOPE_MANAGEMENT_KEY"
-            )
-        return self._client._transport.bearer(key)
 
     async def create(
         self,
@@ -172,48 +161,35 @@ class AsyncAccessKeys:
 
     async def _create(self, body: Mapping[str, Any]) -> CreatedAccessKey:
         operation = "access_keys.create"
-        authorization = self._authorization()
-        client = self._client
-        transport, ledger, name = client._transport, client._creates, str(body["name"])
+        caller = self._management()
+        reconciler = self._new_reconciler(caller, operation, body)
 
-        async def attempt() -> CreatedAccessKey | AccessKey:
-            # Counted as in flight until its key id is on record, so that a
-            # sibling's reconcile never mistakes this call's new key for an orphan.
-            with ledger.in_flight(name):
-                response = await transport.send(
-                    operation, "POST", f"{_BASE}/create", authorization=authorization, body=body
-                )
-                # Parsed inside the attempt: a 2xx body without a key is an
-                # ambiguous failure, reconciled and retried like a lost answer.
-                key = _key_from(response.body, operation)
-                cleartext = response.body.get("cleartext")
-                if not isinstance(cleartext, str) or not cleartext:
-                    return key  # made, but its secret is lost: see below
-                ledger.returned(key.id)
+        def parse(response: Response) -> CreatedAccessKey | AccessKey:
+            # Parsed inside the attempt: a 2xx body without a key is an
+            # ambiguous failure, reconciled and retried like a lost answer.
+            key = _key_from(response.body, operation)
+            cleartext = _cleartext(response.body)
+            if cleartext is None:
+                return key  # made, but its secret is lost: see below
+            reconciler.returned(key.id)
             return CreatedAccessKey(key, cleartext)
 
-        policy, budget = client._retry_policy, client._retry_budget
-        if not ledger.reconcile:
-            # Test-only negative control: retry blindly, as the official SDKs do.
-            result = await _retry.run(policy, operation, Safety.IDEMPOTENT, attempt, budget=budget)
-            return _with_secret(result, operation)
-        reconciler = CreateReconciler(
-            operation=operation,
+        result = await caller.call(
+            operation,
+            "POST",
+            _endpoints.CREATE,
+            safety=Safety.UNSAFE,
             body=body,
-            transport=transport,
-            authorization=authorization,
-            policy=policy,
-            budget=budget,
-            ledger=ledger,
-        )
-        result = await _retry.run(
-            policy, operation, Safety.UNSAFE, attempt, budget=budget, reconcile=reconciler
+            parse=parse,
+            reconcile=reconciler,
         )
         if isinstance(result, AccessKey):
             # A server that answers without the secret is broken, not flaky:
             # delete the unusable key and report, rather than retry.
-            await reconciler.discard(result.id, "the response carries no cleartext secret")
-        return _with_secret(result, operation)
+            why = "the response carries no cleartext secret"
+            await reconciler.discard(result.id, why)
+            raise TransportError(why, operation=operation)
+        return result
 
     async def load(self, key_id: str) -> AccessKey:
         """Load one access key by id.
@@ -223,7 +199,9 @@ class AsyncAccessKeys:
         """
         params = {"id": check_id("key_id", key_id)}
         operation = "access_keys.load"
-        result = await self._call(operation, "GET", _BASE, Safety.IDEMPOTENT, params=params)
+        result = await self._call(
+            operation, _endpoints.ACCESS_KEY, Safety.IDEMPOTENT, method="GET", params=params
+        )
         return _key_from(result, operation)
 
     async def search(
@@ -242,24 +220,22 @@ class AsyncAccessKeys:
             creating_user: Keys created by this user.
             custom_attributes: Keys whose custom attributes have these values.
         """
-        body = {
-            "tenantIds": []
+        body = _endpoints.search_body(
+            tenant_ids=()
             if tenant_ids is None
             else check_strings("tenant_ids", tenant_ids, what="tenant ids"),
-            "boundUserId": None
+            bound_user_id=None
             if bound_user_id is None
             else check_str("bound_user_id", bound_user_id),
-            "creatingUser": None
+            creating_user=None
             if creating_user is None
             else check_str("creating_user", creating_user),
-            "customAttributes": None
+            custom_attributes=None
             if custom_attributes is None
             else check_json_object("custom_attributes", custom_attributes),
-        }
-        operation = "access_keys.search"
-        result = await self._call(
-            operation, "POST", f"{_BASE}/search", Safety.IDEMPOTENT, body=body
         )
+        operation = "access_keys.search"
+        result = await self._call(operation, _endpoints.SEARCH, Safety.IDEMPOTENT, body=body)
         keys = result.get("keys") if isinstance(result, Mapping) else None
         if keys is None:
             return []
@@ -305,28 +281,26 @@ class AsyncAccessKeys:
                 "role_names", "cannot be combined with key_tenants: give roles per tenant"
             )
         operation = "access_keys.update"
-        result = await self._call(
-            operation, "POST", f"{_BASE}/update", Safety.IDEMPOTENT, body=body
-        )
+        result = await self._call(operation, _endpoints.UPDATE, Safety.IDEMPOTENT, body=body)
         if isinstance(result, Mapping) and isinstance(result.get("key"), Mapping):
             return _key_from(result, operation)
         return None
 
-    async def _by_id(self, operation: str, path: str, key_id: str, safety: Safety) -> None:
+    async def _by_id(self, action: str, key_id: str, safety: Safety) -> None:
         body = {"id": check_id("key_id", key_id)}
-        await self._call(f"access_keys.{operation}", "POST", path, safety, body=body)
+        await self._call(f"access_keys.{action}", _endpoints.by_id(action), safety, body=body)
 
     async def activate(self, key_id: str) -> None:
         """Activate a key so it can be exchanged again."""
-        await self._by_id("activate", f"{_BASE}/activate", key_id, Safety.IDEMPOTENT)
+        await self._by_id("activate", key_id, Safety.IDEMPOTENT)
 
     async def deactivate(self, key_id: str) -> None:
         """Deactivate a key: exchanges fail until it is activated (issued JWTs stay valid)."""
-        await self._by_id("deactivate", f"{_BASE}/deactivate", key_id, Safety.IDEMPOTENT)
+        await self._by_id("deactivate", key_id, Safety.IDEMPOTENT)
 
     async def delete(self, key_id: str) -> None:
         """Delete a key for good (issued JWTs stay valid until they expire)."""
-        await self._by_id("delete", f"{_BASE}/delete", key_id, Safety.DELETE)
+        await self._by_id("delete", key_id, Safety.DELETE)
 
     async def rotate(self, key_id: str) -> CreatedAccessKey:
         """Replace a key's secret; the old secret stops working at once.
@@ -338,22 +312,20 @@ class AsyncAccessKeys:
         body = {"id": check_id("key_id", key_id)}
         # A 2xx without the new secret must be retried: the old secret is
         # already dead, and a repeat returns a newer one that works.
-        created: CreatedAccessKey = await self._call(
+        return await self._management().call(
             operation,
             "POST",
-            f"{_BASE}/rotate",
-            Safety.IDEMPOTENT,
+            _endpoints.ROTATE,
+            safety=Safety.IDEMPOTENT,
             body=body,
-            parse=lambda result: _created_from(result, operation),
+            parse=lambda response: _created_from(response.body, operation),
         )
-        return created
 
     async def _batch(self, operation: str, key_ids: Iterable[str]) -> None:
         body = {"ids": check_ids("key_ids", key_ids)}
         await self._call(
             f"access_keys.{operation}_many",
-            "POST",
-            f"{_BASE}/{operation}/batch",
+            _endpoints.batch(operation),
             Safety.DELETE_MANY if operation == "delete" else Safety.IDEMPOTENT,
             body=body,
         )

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from . import _retry
+from . import _endpoints
 from ._access_keys import AsyncAccessKeys
 from ._arguments import check_claims, check_secret, check_str
+from ._call import Caller
 from ._config import ENV_PUBLIC_KEY, Settings
 from ._jwks import JwksPolicy
 from ._reconcile import CreateLedger
@@ -20,8 +21,6 @@ from ._transport import Transport
 from .errors import ConfigurationError, TransportError
 
 __all__ = ["AsyncDescopeKeys"]
-
-_EXCHANGE_PATH = "/v1/auth/accesskey/exchange"
 
 
 class AsyncDescopeKeys:
@@ -67,12 +66,10 @@ class AsyncDescopeKeys:
             raise ConfigurationError("jwks must be a JwksPolicy")
         if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or leeway < 0:
             raise ConfigurationError("leeway must be a non-negative number of seconds")
-        self._retry_policy = retry
+        self._transport = Transport(self._settings)
         # One budget per client: when the service is down, this client's
         # calls stop retrying and fail fast instead of multiplying the load.
-        self._retry_budget = RetryBudget()
-        self._creates = CreateLedger()
-        self._transport = Transport(self._settings)
+        self._api = Caller(self._transport, retry, RetryBudget(), self._transport.bearer(None))
         pinned = public_key if public_key is not None else os.environ.get(ENV_PUBLIC_KEY) or None
         try:
             self._validator = TokenValidator(
@@ -84,7 +81,12 @@ class AsyncDescopeKeys:
             )
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"public_key is unusable: {exc}") from None
-        self._access_keys = AsyncAccessKeys(self)
+        management_key = self._settings.management_key
+        self._creates = CreateLedger()
+        self._access_keys = AsyncAccessKeys(
+            None if management_key is None else self._api.authorized(management_key),
+            self._creates.reconciler,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -140,18 +142,13 @@ class AsyncDescopeKeys:
             options["selectedTenant"] = check_str("selected_tenant", selected_tenant)
         if audience is not None:
             check_str("audience", audience)
-        body = {"loginOptions": options}
-        authorization = self._transport.bearer(secret)
         operation = "exchange_access_key"
-
-        async def attempt() -> Any:
-            response = await self._transport.send(
-                operation, "POST", _EXCHANGE_PATH, authorization=authorization, body=body
-            )
-            return response.body
-
-        result = await _retry.run(
-            self._retry_policy, operation, Safety.IDEMPOTENT, attempt, budget=self._retry_budget
+        result = await self._api.authorized(secret).call(
+            operation,
+            "POST",
+            _endpoints.EXCHANGE,
+            safety=Safety.IDEMPOTENT,
+            body={"loginOptions": options},
         )
         jwt = result.get("sessionJwt") if isinstance(result, Mapping) else None
         if not isinstance(jwt, str) or not jwt:
@@ -174,19 +171,16 @@ class AsyncDescopeKeys:
         return await self._validator.validate(jwt, audience=audience)
 
     async def _fetch_jwks(self, timeout: float) -> tuple[object, str | None]:
-        operation = "jwks"
-        path = f"/v2/keys/{self._settings.project_id}"
         # One attempt: the JWKS cache owns failure handling (stale-if-error,
         # cooldowns), and a validation must not wait out a retry schedule.
-        response = await self._transport.send(
-            operation, "GET", path, authorization=self._transport.bearer(None), timeout=timeout
-        )
+        path = _endpoints.jwks(self._settings.project_id)
+        response = await self._api.send_once("jwks", "GET", path, timeout=timeout)
         return response.body, response.headers.get("Cache-Control")
 
     async def aclose(self) -> None:
         """Close the HTTP session and stop background key refreshes (idempotent)."""
         await self._validator.aclose()
-        await self._transport.aclose()
+        await self._api.aclose()
 
     async def __aenter__(self) -> AsyncDescopeKeys:
         return self

@@ -35,32 +35,31 @@ a queue past the client's timeout).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _retry
+from . import _endpoints
 from ._retry import Safety
 from .errors import AmbiguousResultError, DescopeError, NotFoundError
 
 if TYPE_CHECKING:
+    from ._call import Caller
     from ._retry import RetryPolicy
-    from ._retry_budget import RetryBudget
-    from ._transport import Response, Transport
+    from ._transport import Response
 
-__all__ = ["CreateLedger", "CreateReconciler"]
+__all__ = ["CreateLedger", "CreateReconciler", "Fingerprint"]
 
 _log = logging.getLogger("descope_keys")
 
-_SEARCH_PATH = "/v1/mgmt/accesskey/search"
-_DELETE_PATH = "/v1/mgmt/accesskey/delete"
 # createdTime and Date both have one-second resolution, and either may be
 # truncated or rounded: allow that much on each side of the window.
 _DATE_SLACK = 2.0
@@ -82,9 +81,7 @@ class _InFlight:
         self._name = name
 
     def __enter__(self) -> None:
-        ledger = self._ledger
-        ledger._inflight[self._name] = ledger._inflight.get(self._name, 0) + 1
-        ledger._generation[self._name] = ledger._generation.get(self._name, 0) + 1
+        self._ledger._attempt_started(self._name)
 
     def __exit__(
         self,
@@ -92,29 +89,18 @@ class _InFlight:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        ledger = self._ledger
-        left = ledger._inflight[self._name] - 1
-        if left:
-            ledger._inflight[self._name] = left
-            return
-        del ledger._inflight[self._name]
-        ledger._forget(self._name)
-        idle = ledger._idle.pop(self._name, None)
-        if idle is not None:
-            idle.set()
+        self._ledger._attempt_ended(self._name)
 
 
 class CreateLedger:
     """Per-client bookkeeping of creates, so a reconcile can tell its own orphans.
 
-    Attributes:
-        reconcile: ``False`` turns reconciliation off: an ambiguous create is
-            then retried blindly, like the official SDKs do (and may leave a
-            duplicate). For tests that prove the fault suite catches that.
+    Every piece of per-name state is changed here only, through
+    :meth:`in_flight` (one attempt) and :meth:`reconciling` (one reconcile),
+    and dropped once a name has neither.
     """
 
     def __init__(self) -> None:
-        self.reconcile = True
         self._inflight: dict[str, int] = {}
         # Bumped by every attempt start, so a search can tell if one overlapped it.
         self._generation: dict[str, int] = {}
@@ -123,16 +109,66 @@ class CreateLedger:
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, int] = {}
 
+    def reconciler(
+        self, caller: Caller, operation: str, body: Mapping[str, Any]
+    ) -> CreateReconciler:
+        """The reconcile step for one create call, started now (its time window opens)."""
+        return CreateReconciler(caller=caller, operation=operation, body=body, ledger=self)
+
+    def in_flight(self, name: str) -> _InFlight:
+        """Context manager around one create attempt for ``name``."""
+        return _InFlight(self, name)
+
+    def _attempt_started(self, name: str) -> None:
+        self._inflight[name] = self._inflight.get(name, 0) + 1
+        self._generation[name] = self._generation.get(name, 0) + 1
+
+    def _attempt_ended(self, name: str) -> None:
+        left = self._inflight[name] - 1
+        if left:
+            self._inflight[name] = left
+            return
+        del self._inflight[name]
+        self._forget(name)
+        idle = self._idle.pop(name, None)
+        if idle is not None:
+            idle.set()
+
+    @contextlib.asynccontextmanager
+    async def reconciling(self, name: str) -> AsyncIterator[None]:
+        """Hold the turn of one reconcile of ``name``: same-name reconciles run one at a time.
+
+        While it waits for its turn and while it runs, it counts in
+        :meth:`pending`, so the reconcile whose turn it is knows how many
+        orphans this client may have left under that name.
+        """
+        self._pending[name] = self._pending.get(name, 0) + 1
+        try:
+            lock = self._locks.get(name)
+            if lock is None:
+                lock = self._locks[name] = asyncio.Lock()
+            async with lock:
+                yield
+        finally:
+            left = self._pending[name] - 1
+            if left:
+                self._pending[name] = left
+            else:
+                del self._pending[name]
+                self._forget(name)
+                if (lock := self._locks.get(name)) is not None and not lock.locked():
+                    del self._locks[name]
+
+    def pending(self, name: str) -> int:
+        """How many reconciles of ``name`` are waiting or running (ambiguous creates)."""
+        return self._pending.get(name, 0)
+
     def _forget(self, name: str) -> None:
         # A reconcile compares generations only while it is pending, so the
         # count of a name that is idle and unreconciled can go: per-name state
         # stays bounded however many distinct names a client creates.
         if name not in self._inflight and name not in self._pending:
             self._generation.pop(name, None)
-
-    def in_flight(self, name: str) -> _InFlight:
-        """Context manager around one create attempt for ``name``."""
-        return _InFlight(self, name)
 
     def returned(self, key_id: str) -> None:
         """Remember a key id that a create handed back: it is never an orphan."""
@@ -205,37 +241,93 @@ def _role_names(roles: Any) -> frozenset[str]:
     return frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset()
 
 
+@attrs.frozen
+class Fingerprint:
+    """What a key that one create request made looks like in a search result.
+
+    Every field the request set must match: a same-name key that another
+    client made in the window differs somewhere, unless it is identical in
+    every field (then nothing can tell them apart).
+    """
+
+    name: str
+    roles: frozenset[str]
+    tenants: frozenset[str]
+    user: str | None
+    expire: Any
+    others: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Fingerprint:
+        """The fingerprint of a create request body."""
+        return cls(
+            name=str(body["name"]),
+            roles=_role_names(body.get("roleNames")),
+            tenants=_tenant_ids(body.get("keyTenants")),
+            user=body.get("userId") or None,
+            expire=body.get("expireTime") or 0,
+            others=tuple((f, _empty_as_none(body.get(f))) for f in _COMPARED_FIELDS),
+        )
+
+    def matches(self, key: Mapping[str, Any], low: float, high: float) -> bool:
+        """True when ``key`` may be this request's, created between ``low`` and ``high``."""
+        if key.get("name") != self.name:
+            return False
+        created = key.get("createdTime")
+        # A key without a creation time cannot be placed outside the window.
+        if isinstance(created, (int, float)) and not low <= created <= high:
+            return False
+        return (
+            _role_names(key.get("roleNames")) == self.roles
+            and _tenant_ids(key.get("keyTenants")) == self.tenants
+            and (key.get("boundUserId") or None) == self.user
+            and (key.get("expireTime") or 0) == self.expire
+            and all(_empty_as_none(key.get(f)) == wanted for f, wanted in self.others)
+        )
+
+
 class CreateReconciler:
     """The reconcile step of one create call (see the module docstring).
 
     Built just before the call's first attempt, so that its clocks mark the
-    start of the call's time window.
+    start of the call's time window. The ledger makes one per call
+    (:meth:`CreateLedger.reconciler`); the access-key operations are handed
+    that factory, so a test can put another reconcile in its place.
     """
 
     def __init__(
         self,
         *,
+        caller: Caller,
         operation: str,
         body: Mapping[str, Any],
-        transport: Transport,
-        authorization: str,
-        policy: RetryPolicy,
-        budget: RetryBudget | None,
         ledger: CreateLedger,
     ) -> None:
+        self._caller = caller
         self._operation = operation
+        self._reconcile_operation = f"{operation}.reconcile"
         self._body = body
-        self._name = str(body["name"])
-        self._transport = transport
-        self._authorization = authorization
-        self._policy = policy
-        self._budget = budget
+        self._fingerprint = Fingerprint.of(body)
+        self._name = self._fingerprint.name
         self._ledger = ledger
         self._started_wall = time.time()
         self._started = time.monotonic()
 
+    def attempt(self) -> _InFlight:
+        """Wraps one create attempt: counted as in flight until it ends.
+
+        So that a sibling's reconcile never mistakes this call's new key for
+        an orphan, the attempt records the key it got (:meth:`returned`)
+        before it ends.
+        """
+        return self._ledger.in_flight(self._name)
+
+    def returned(self, key_id: str) -> None:
+        """The create handed ``key_id`` back to its caller: it is never an orphan."""
+        self._ledger.returned(key_id)
+
     def _remaining(self) -> float:
-        return self._policy.deadline - (time.monotonic() - self._started)
+        return self._caller.policy.deadline - (time.monotonic() - self._started)
 
     def _bounded_policy(self) -> RetryPolicy:
         """The call's policy for what is left of its deadline.
@@ -243,39 +335,24 @@ class CreateReconciler:
         Past the deadline, one bare attempt still runs (no wait, no retry):
         giving up on the reconcile unasked could leave an orphan behind.
         """
+        policy = self._caller.policy
         remaining = self._remaining()
         if remaining <= 0.001:
-            return attrs.evolve(self._policy, attempts=1)
-        return attrs.evolve(self._policy, deadline=remaining)
+            return attrs.evolve(policy, attempts=1)
+        return attrs.evolve(policy, deadline=remaining)
 
     async def __call__(self, failure: BaseException) -> None:
         """Delete what the failed attempt may have created, or raise ``AmbiguousResultError``."""
-        ledger = self._ledger
-        name = self._name
-        ledger._pending[name] = ledger._pending.get(name, 0) + 1
-        try:
-            lock = ledger._locks.get(name)
-            if lock is None:
-                lock = ledger._locks[name] = asyncio.Lock()
-            async with lock:
-                candidates = await self._candidates()
-                pending = ledger._pending[name]
-                if len(candidates) > pending:
-                    raise self._ambiguous(
-                        f"{len(candidates)} keys that this create may have made appeared "
-                        f"during the call, more than it could have made; inspect candidate_ids",
-                        candidates,
-                    )
-                await self._delete(candidates)
-        finally:
-            left = ledger._pending[name] - 1
-            if left:
-                ledger._pending[name] = left
-            else:
-                del ledger._pending[name]
-                ledger._forget(name)
-                if (lock := ledger._locks.get(name)) is not None and not lock.locked():
-                    del ledger._locks[name]
+        async with self._ledger.reconciling(self._name):
+            candidates = await self._candidates()
+            pending = self._ledger.pending(self._name)
+            if len(candidates) > pending:
+                raise self._ambiguous(
+                    f"{len(candidates)} keys that this create may have made appeared "
+                    f"during the call, more than it could have made; inspect candidate_ids",
+                    candidates,
+                )
+            await self._delete(candidates)
 
     async def _candidates(self) -> list[str]:
         ledger = self._ledger
@@ -293,25 +370,18 @@ class CreateReconciler:
         )
 
     async def _search(self) -> Response:
-        body = self._body
-        tenant_ids = sorted(_tenant_ids(body.get("keyTenants")))
-        search = {
-            "tenantIds": tenant_ids,
-            "boundUserId": body.get("userId"),
-            "creatingUser": None,
-            "customAttributes": None,
-        }
-        operation = f"{self._operation}.reconcile"
-        transport, authorization = self._transport, self._authorization
-
-        async def attempt() -> Response:
-            return await transport.send(
-                operation, "POST", _SEARCH_PATH, authorization=authorization, body=search
-            )
-
+        search = _endpoints.search_body(
+            tenant_ids=sorted(self._fingerprint.tenants), bound_user_id=self._fingerprint.user
+        )
+        caller = self._caller.with_policy(self._bounded_policy())
         try:
-            return await _retry.run(
-                self._bounded_policy(), operation, Safety.IDEMPOTENT, attempt, budget=self._budget
+            return await caller.call(
+                self._reconcile_operation,
+                "POST",
+                _endpoints.SEARCH,
+                safety=Safety.IDEMPOTENT,
+                body=search,
+                parse=_whole,
             )
         except (DescopeError, RuntimeError) as exc:  # RuntimeError: closed meanwhile
             raise self._ambiguous(
@@ -330,53 +400,29 @@ class CreateReconciler:
         if not isinstance(found, list):
             raise self._ambiguous("the search for keys it may have made gave no key list", [])
         low, high = self._window(response.headers)
-        body = self._body
-        roles = _role_names(body.get("roleNames"))
-        tenants = _tenant_ids(body.get("keyTenants"))
-        user = body.get("userId") or None
-        expire = body.get("expireTime") or 0
-        # Every field the request set must match too: a same-name key that
-        # another client made in the window differs somewhere, unless it is
-        # identical in every field (then nothing can tell them apart).
-        others = {f: _empty_as_none(body.get(f)) for f in _COMPARED_FIELDS}
-        out = []
-        for key in found:
-            if not isinstance(key, Mapping) or key.get("name") != self._name:
-                continue
-            key_id = key.get("id")
-            if not isinstance(key_id, str) or not key_id or self._ledger.is_known(key_id):
-                continue
-            created = key.get("createdTime")
-            # A key without a creation time cannot be placed outside the window.
-            if isinstance(created, (int, float)) and not low <= created <= high:
-                continue
-            if (
-                _role_names(key.get("roleNames")) != roles
-                or _tenant_ids(key.get("keyTenants")) != tenants
-                or (key.get("boundUserId") or None) != user
-                or (key.get("expireTime") or 0) != expire
-                or any(_empty_as_none(key.get(f)) != wanted for f, wanted in others.items())
-            ):
-                continue
-            out.append(key_id)
-        return out
+        fingerprint, is_known = self._fingerprint, self._ledger.is_known
+        return [
+            key_id
+            for key in found
+            if isinstance(key, Mapping)
+            and isinstance(key_id := key.get("id"), str)
+            and key_id
+            and not is_known(key_id)
+            and fingerprint.matches(key, low, high)
+        ]
 
     async def _delete(self, candidates: list[str], *, failed: str | None = None) -> None:
-        transport, authorization = self._transport, self._authorization
-        operation = f"{self._operation}.reconcile"
         remaining = list(candidates)
         while remaining:
             key_id = remaining[0]
-            body = {"id": key_id}
-
-            async def attempt(body: Mapping[str, Any] = body) -> Response:
-                return await transport.send(
-                    operation, "POST", _DELETE_PATH, authorization=authorization, body=body
-                )
-
+            caller = self._caller.with_policy(self._bounded_policy())
             try:
-                await _retry.run(
-                    self._bounded_policy(), operation, Safety.DELETE, attempt, budget=self._budget
+                await caller.call(
+                    self._reconcile_operation,
+                    "POST",
+                    _endpoints.DELETE,
+                    safety=Safety.DELETE,
+                    body={"id": key_id},
                 )
             except NotFoundError:
                 pass  # gone already: a sibling's reconcile, or an operator, removed it
@@ -404,3 +450,7 @@ class CreateReconciler:
             operation=self._operation,
             candidate_ids=candidates,
         )
+
+
+def _whole(response: Response) -> Response:
+    return response

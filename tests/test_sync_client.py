@@ -256,5 +256,5 @@ def test_retry_policy_and_timeouts_are_passed_through(emu: ThreadedEmulator) -> 
         retry=RetryPolicy.disabled(),
     ) as c:
         target = c._portal.target
-        assert target._retry_policy == RetryPolicy.disabled()
+        assert target._api.policy == RetryPolicy.disabled()
         assert target._settings.timeout == 7.5

@@ -178,7 +178,7 @@ def test_retry_policy_survives_the_rebuild_in_the_child(emu: ThreadedEmulator) -
         def child() -> dict[str, Any]:
             target = c._portal.target
             return {
-                "retry": target._retry_policy == RetryPolicy.disabled(),
+                "retry": target._api.policy == RetryPolicy.disabled(),
                 "base_url": target.base_url == emu.base_url,
             }
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 import pytest
 
 from descope_keys._client import AsyncDescopeKeys
+from descope_keys._reconcile import CreateReconciler
 from descope_keys._retry import RetryPolicy
 from descope_keys.emulator import Emulator
 from descope_keys.emulator._signing import generate_rsa_key
@@ -116,3 +117,22 @@ async def audit(
     assert not missing, f"keys reported as made but absent: {sorted(missing)}"
     for key_id, cleartext in secrets.items():
         assert await secret_works(direct, key_id, cleartext), f"the secret of {key_id} fails"
+
+
+class BlindRetry(CreateReconciler):
+    """A create reconcile that undoes nothing.
+
+    An ambiguous create is then retried blindly, as the official SDKs do, and
+    may leave a duplicate: the negative control that proves the audits catch it.
+    """
+
+    async def __call__(self, failure: BaseException) -> None:
+        return None
+
+
+def retry_creates_blindly(sdk: AsyncDescopeKeys) -> None:
+    """Inject :class:`BlindRetry` in place of the client's create reconcile."""
+    ledger = sdk._creates
+    sdk.access_keys._new_reconciler = lambda caller, operation, body: BlindRetry(
+        caller=caller, operation=operation, body=body, ledger=ledger
+    )

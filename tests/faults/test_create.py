@@ -30,6 +30,7 @@ from tests.faults.conftest import (
     audit,
     duplicates,
     retries,
+    retry_creates_blindly,
 )
 
 # (fault on the first create attempt, did the server make a key?, is the
@@ -399,7 +400,7 @@ async def test_the_reconcile_runs_within_what_is_left_of_the_deadline(
 async def test_negative_control_blind_retry_leaves_a_duplicate_that_the_audit_catches(
     sdk: AsyncDescopeKeys, proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
 ) -> None:
-    sdk._creates.reconcile = False  # retry like the official SDKs do
+    retry_creates_blindly(sdk)  # retry like the official SDKs do
     proxy.script(CREATE, Fault.drop())
     created = await sdk.access_keys.create("ci-bot")
     assert proxy.forwarded[CREATE] == 2

@@ -23,7 +23,7 @@ from descope_keys._client import AsyncDescopeKeys
 from descope_keys.emulator import Emulator
 from descope_keys.errors import AmbiguousResultError, DescopeError
 from tests.faults._proxy import HTML_502, Fault, FaultProxy
-from tests.faults.conftest import BASE, CREATE, secret_works
+from tests.faults.conftest import BASE, CREATE, retry_creates_blindly, secret_works
 
 SEED = int(os.environ.get("DESCOPE_KEYS_SOAK_SEED", "5150"))
 WORKERS = 8
@@ -156,6 +156,6 @@ async def test_soak_state_matches_what_the_calls_reported(
 async def test_soak_negative_control_catches_the_keys_blind_retries_leave(
     sdk: AsyncDescopeKeys, proxy: FaultProxy, emu: Emulator
 ) -> None:
-    sdk._creates.reconcile = False  # retry creates like the official SDKs do
+    retry_creates_blindly(sdk)  # retry creates like the official SDKs do
     ledger = await _soak(sdk, proxy)
     assert sum(_unexplained(emu, ledger).values()) >= 5
