@@ -17,7 +17,7 @@ framework and no other, and this package imports none:
   view decorator ``require(...)``.
 
 ``asgi.require`` and ``wsgi.require`` still resolve, to the FastAPI and
-Flask ``require``.
+Flask ``require``, with a ``DeprecationWarning``.
 
 Every refusal is a small JSON body ``{"error": CODE, "reason": REASON}``:
 

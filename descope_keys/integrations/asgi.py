@@ -29,6 +29,7 @@ The validated token is put in a per-request copy of ``scope["state"]`` under
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -165,4 +166,10 @@ else:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         from .fastapi import require
 
+        warnings.warn(
+            "descope_keys.integrations.asgi.require moved to "
+            "descope_keys.integrations.fastapi.require; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return require

@@ -21,6 +21,7 @@ client's event-loop thread.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -126,4 +127,10 @@ else:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         from .flask import require
 
+        warnings.warn(
+            "descope_keys.integrations.wsgi.require moved to "
+            "descope_keys.integrations.flask.require; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return require

@@ -120,15 +120,28 @@ def test_the_pure_middlewares_serve_requests_with_no_framework_installed() -> No
     assert frameworks_loaded_by(_WITHOUT_FRAMEWORKS.replace("FRAMEWORKS", repr(FRAMEWORKS))) == []
 
 
-@pytest.mark.parametrize(("old", "new"), [(asgi, dk_fastapi), (wsgi, dk_flask)])
-def test_the_old_require_is_the_new_one(old: object, new: object) -> None:
-    assert old.require is new.require  # type: ignore[attr-defined]
+@pytest.mark.parametrize(
+    ("old", "new", "moved_to"),
+    [
+        (asgi, dk_fastapi, "descope_keys.integrations.fastapi.require"),
+        (wsgi, dk_flask, "descope_keys.integrations.flask.require"),
+    ],
+)
+def test_the_old_require_is_the_new_one_with_a_deprecation_warning(
+    old: object, new: object, moved_to: str
+) -> None:
+    with pytest.warns(DeprecationWarning, match=moved_to) as caught:
+        moved = old.require  # type: ignore[attr-defined]
+    assert moved is new.require  # type: ignore[attr-defined]
+    # Attributed to the code that used the old name, not to the package.
+    assert caught[0].filename == __file__
 
 
 def test_the_old_from_import_still_works() -> None:
-    from descope_keys.integrations.asgi import require as old_asgi
-    from descope_keys.integrations.wsgi import require as old_wsgi
-
+    with pytest.warns(DeprecationWarning, match="integrations.fastapi"):
+        from descope_keys.integrations.asgi import require as old_asgi
+    with pytest.warns(DeprecationWarning, match="integrations.flask"):
+        from descope_keys.integrations.wsgi import require as old_wsgi
     assert old_asgi is dk_fastapi.require
     assert old_wsgi is dk_flask.require
 
