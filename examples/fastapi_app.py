@@ -1,4 +1,4 @@
-"""Protect a FastAPI service with access-key tokens (pure ASGI middleware, under uvicorn).
+"""Protect a FastAPI service with access-key tokens (ASGI middleware, route dependency, uvicorn).
 
 Runs against an in-process emulator on 127.0.0.1, serves the app with
 uvicorn on a free port, calls it a few times, prints what came back, and exits:
@@ -20,7 +20,7 @@ from fastapi import Depends, FastAPI, Request
 
 from descope_keys import AccessKeyToken, AsyncDescopeKeys, KeyTenant
 from descope_keys.emulator import Emulator
-from descope_keys.integrations.asgi import DescopeMiddleware, get_token, require
+from descope_keys.integrations.fastapi import DescopeMiddleware, get_token, require
 
 # A route-level requirement on top of the middleware's: role "admin" within tenant T1.
 T1Admin = Annotated[AccessKeyToken, Depends(require(roles=["admin"], tenant="T1"))]

@@ -19,7 +19,7 @@ from flask import Flask, request
 
 from descope_keys import DescopeKeys
 from descope_keys.emulator import ThreadedEmulator
-from descope_keys.integrations.wsgi import DescopeMiddleware, get_token, require
+from descope_keys.integrations.flask import DescopeMiddleware, get_token, require
 
 
 def create_app(client: DescopeKeys) -> Flask:

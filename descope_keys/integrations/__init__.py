@@ -1,15 +1,23 @@
 """Protect web endpoints with access-key tokens: aiohttp, ASGI and WSGI middleware.
 
-One module per framework, all built on the same core:
+One core, one small module per framework; each module imports its own
+framework and no other, and this package imports none:
 
 * :mod:`descope_keys.integrations.aiohttp` - ``descope_middleware(client, ...)``
   and a ``require(...)`` handler decorator; token at ``request["descope_token"]``.
-* :mod:`descope_keys.integrations.asgi` - ``DescopeMiddleware(app, client, ...)``
-  (pure ASGI) and a FastAPI dependency ``require(...)``; token at
-  ``scope["state"]["descope_token"]``.
+* :mod:`descope_keys.integrations.asgi` - ``DescopeMiddleware(app, client, ...)``,
+  pure ASGI, for Starlette or any ASGI app; token at
+  ``scope["state"]["descope_token"]``. Imports no framework.
+* :mod:`descope_keys.integrations.fastapi` - the same middleware and a FastAPI
+  dependency ``require(...)``.
 * :mod:`descope_keys.integrations.wsgi` - ``DescopeMiddleware(app, client, ...)``
-  for a sync ``DescopeKeys`` and a Flask ``require(...)`` decorator; token at
-  ``environ["descope_keys.token"]``.
+  for a sync ``DescopeKeys``, for Django or any WSGI app; token at
+  ``environ["descope_keys.token"]``. Imports no framework.
+* :mod:`descope_keys.integrations.flask` - the same middleware and a Flask
+  view decorator ``require(...)``.
+
+``asgi.require`` and ``wsgi.require`` still resolve, to the FastAPI and
+Flask ``require``, with a ``DeprecationWarning``.
 
 Every refusal is a small JSON body ``{"error": CODE, "reason": REASON}``:
 

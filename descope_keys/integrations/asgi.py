@@ -2,16 +2,15 @@
 
 ::
 
-    from fastapi import Depends, FastAPI
+    from starlette.applications import Starlette
     from descope_keys import AsyncDescopeKeys
-    from descope_keys.integrations.asgi import DescopeMiddleware, require
+    from descope_keys.integrations.asgi import DescopeMiddleware, get_token
 
     client = AsyncDescopeKeys(project_id)
-    app = FastAPI()
-    app.add_middleware(DescopeMiddleware, client=client, exclude=["/health"])
+    app = DescopeMiddleware(Starlette(routes=...), client, exclude=["/health"])
 
-    @app.get("/admin")
-    async def admin(token=Depends(require(roles=["admin"]))): ...
+FastAPI apps import :mod:`descope_keys.integrations.fastapi` instead: the
+same middleware, plus the per-route dependency ``require``.
 
 Scopes:
 
@@ -30,14 +29,14 @@ The validated token is put in a per-request copy of ``scope["state"]`` under
 
 from __future__ import annotations
 
-import inspect
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._tokens import AccessKeyToken
-from ._core import AsyncTokenValidating, Denial, Guard, Requirement, check_client
+from ._core import AsyncTokenValidating, Denial, Guard, check_client
 
-__all__ = ["TOKEN_KEY", "DescopeMiddleware", "get_token", "require"]
+__all__ = ["TOKEN_KEY", "DescopeMiddleware", "get_token"]
 
 #: Where the token goes: ``scope["state"]["descope_token"]``.
 TOKEN_KEY: Final = "descope_token"
@@ -155,44 +154,22 @@ def get_token(connection: Mapping[str, Any] | Any) -> AccessKeyToken | None:
     return token if isinstance(token, AccessKeyToken) else None
 
 
-def require(
-    *,
-    roles: Iterable[str] = (),
-    permissions: Iterable[str] = (),
-    tenant: str | None = None,
-) -> Callable[..., AccessKeyToken]:
-    """A FastAPI dependency that returns the token and enforces requirements on one route.
+if TYPE_CHECKING:
+    # What type checkers see of the moved name; at run time __getattr__ below
+    # resolves it, so that importing this module never imports FastAPI.
+    from .fastapi import require as require
+else:
+    # Hidden from type checkers: a typed module __getattr__ would make every
+    # misspelt attribute of this module pass as valid.
+    def __getattr__(name: str) -> Any:
+        if name != "require":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from .fastapi import require
 
-    ``Depends(require(roles=["admin"]))`` answers 403 (401 without a token,
-    e.g. on an excluded path) through FastAPI's ``HTTPException``, so the
-    body is FastAPI's ``{"detail": {"error": …, "reason": …}}`` with the same
-    status and ``WWW-Authenticate`` header as the middleware's answers.
-    FastAPI is imported here, when the dependency is built, never by the
-    middleware.
-    """
-    requirement = Requirement(roles, permissions, tenant)
-    # Lazy on purpose: only FastAPI apps call this, and FastAPI needs the
-    # class itself in the signature to inject the connection.
-    from fastapi import HTTPException
-    from fastapi.requests import HTTPConnection
-
-    def refuse(denial: Denial) -> HTTPException:
-        # The framework renders the body and sets the content headers itself.
-        headers = {k: v for k, v in denial.headers if k in ("WWW-Authenticate", "Cache-Control")}
-        return HTTPException(denial.status, detail=denial.payload, headers=headers)
-
-    def descope_token(connection: HTTPConnection) -> AccessKeyToken:
-        token = get_token(connection)
-        denial = requirement.judge(token)
-        if denial is not None:
-            raise refuse(denial)
-        assert token is not None  # judge() refuses a missing token
-        return token
-
-    parameter = inspect.Parameter(
-        "connection", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
-    )
-    descope_token.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [parameter], return_annotation=AccessKeyToken
-    )
-    return descope_token
+        warnings.warn(
+            "descope_keys.integrations.asgi.require moved to "
+            "descope_keys.integrations.fastapi.require; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return require

@@ -2,41 +2,39 @@
 
 ::
 
-    from flask import Flask
+    # Django, in wsgi.py
+    from django.core.wsgi import get_wsgi_application
     from descope_keys import DescopeKeys
-    from descope_keys.integrations.wsgi import DescopeMiddleware, require
+    from descope_keys.integrations.wsgi import DescopeMiddleware
 
     client = DescopeKeys(project_id)
-    app = Flask(__name__)
-    app.wsgi_app = DescopeMiddleware(app.wsgi_app, client, exclude=["/health"])
+    application = DescopeMiddleware(get_wsgi_application(), client, exclude=["/health"])
 
-    @app.get("/admin")
-    @require(roles=["admin"])
-    def admin(): ...
+Views read the token at ``request.META["descope_keys.token"]``. Flask apps
+import :mod:`descope_keys.integrations.flask` instead: the same middleware,
+plus the per-view decorator ``require``.
 
 The sync client validates in the calling thread once its keys are warm, so a
 request costs no hop to another thread; only a key-set fetch waits on the
-client's event-loop thread. Django: wrap ``get_wsgi_application()`` the same
-way and read ``request.META["descope_keys.token"]``.
+client's event-loop thread.
 """
 
 from __future__ import annotations
 
-import functools
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .._tokens import AccessKeyToken
-from ._core import Denial, Guard, Requirement, SyncTokenValidating, check_client
+from ._core import Denial, Guard, SyncTokenValidating, check_client
 
-__all__ = ["TOKEN_KEY", "DescopeMiddleware", "get_token", "require"]
+__all__ = ["TOKEN_KEY", "DescopeMiddleware", "get_token"]
 
 #: Where the token goes: ``environ["descope_keys.token"]``.
 TOKEN_KEY: Final = "descope_keys.token"
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class StartResponse(Protocol):
@@ -117,31 +115,22 @@ def get_token(environ: Mapping[str, Any]) -> AccessKeyToken | None:
     return token if isinstance(token, AccessKeyToken) else None
 
 
-def require(
-    *,
-    roles: Iterable[str] = (),
-    permissions: Iterable[str] = (),
-    tenant: str | None = None,
-) -> Callable[[_F], _F]:
-    """Decorate one Flask view with requirements on top of the middleware's.
+if TYPE_CHECKING:
+    # What type checkers see of the moved name; at run time __getattr__ below
+    # resolves it, so that importing this module never imports Flask.
+    from .flask import require as require
+else:
+    # Hidden from type checkers: a typed module __getattr__ would make every
+    # misspelt attribute of this module pass as valid.
+    def __getattr__(name: str) -> Any:
+        if name != "require":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from .flask import require
 
-    A request without a validated token (an excluded path, or no middleware)
-    is answered 401; a token lacking what is required, 403; both with the
-    middleware's JSON body and headers. Flask is imported here, when the
-    decorator is built, never by the middleware.
-    """
-    requirement = Requirement(roles, permissions, tenant)
-    # Lazy on purpose: only Flask apps call this.
-    from flask import request
-
-    def decorate(view: _F) -> _F:
-        @functools.wraps(view)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            denial = requirement.judge(get_token(request.environ))
-            if denial is not None:
-                return denial.body, denial.status, list(denial.headers)
-            return view(*args, **kwargs)
-
-        return guarded  # type: ignore[return-value]
-
-    return decorate
+        warnings.warn(
+            "descope_keys.integrations.wsgi.require moved to "
+            "descope_keys.integrations.flask.require; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return require

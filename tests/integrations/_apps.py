@@ -23,13 +23,13 @@ from waitress.server import create_server
 
 from descope_keys import AccessKeyToken
 from descope_keys.integrations import aiohttp as dk_aiohttp
-from descope_keys.integrations import asgi as dk_asgi
-from descope_keys.integrations import wsgi as dk_wsgi
+from descope_keys.integrations import fastapi as dk_fastapi
+from descope_keys.integrations import flask as dk_flask
 
 EXCLUDE = ("/health",)
 # Module level: FastAPI resolves these (string) annotations in this module's globals.
-AdminToken = Annotated[AccessKeyToken, Depends(dk_asgi.require(roles=["admin"]))]
-T1AdminToken = Annotated[AccessKeyToken, Depends(dk_asgi.require(roles=["admin"], tenant="T1"))]
+AdminToken = Annotated[AccessKeyToken, Depends(dk_fastapi.require(roles=["admin"]))]
+T1AdminToken = Annotated[AccessKeyToken, Depends(dk_fastapi.require(roles=["admin"], tenant="T1"))]
 _STOP_TIMEOUT = 10.0
 
 
@@ -63,10 +63,10 @@ def fastapi_app(client: Any, **options: Any) -> Any:
         yield {"lifespan": "ran"}  # ends up in every request's scope["state"]
 
     app = FastAPI(lifespan=lifespan)
-    app.add_middleware(dk_asgi.DescopeMiddleware, client=client, **options)
+    app.add_middleware(dk_fastapi.DescopeMiddleware, client=client, **options)
 
     def answer(request: Request) -> dict[str, Any]:
-        token = dk_asgi.get_token(request)
+        token = dk_fastapi.get_token(request)
         return {
             "key_id": token.key_id if token else None,
             "lifespan": getattr(request.state, "lifespan", None),
@@ -83,12 +83,12 @@ def fastapi_app(client: Any, **options: Any) -> Any:
 
     @app.get("/admin")
     def admin(request: Request, token: AdminToken) -> Any:
-        assert token is dk_asgi.get_token(request)
+        assert token is dk_fastapi.get_token(request)
         return answer(request)
 
     @app.get("/t1/admin")
     def t1_admin(request: Request, token: T1AdminToken) -> Any:
-        assert token is dk_asgi.get_token(request)
+        assert token is dk_fastapi.get_token(request)
         return answer(request)
 
     app.state.started = started
@@ -97,17 +97,18 @@ def fastapi_app(client: Any, **options: Any) -> Any:
 
 def flask_app(client: Any, **options: Any) -> Any:
     app = Flask(__name__)
-    app.wsgi_app = dk_wsgi.DescopeMiddleware(app.wsgi_app, client, **options)  # type: ignore[method-assign]
+    app.wsgi_app = dk_flask.DescopeMiddleware(app.wsgi_app, client, **options)  # type: ignore[method-assign]
 
     def whoami(**_path: str) -> dict[str, Any]:
-        token = dk_wsgi.get_token(request.environ)
+        token = dk_flask.get_token(request.environ)
         assert token is request.environ.get("descope_keys.token")
         return {"key_id": token.key_id if token else None}
 
     for rule in ("/health", "/health/live", "/healthz", "/whoami", "/<user>/profile"):
         app.add_url_rule(rule, rule, whoami)
-    app.add_url_rule("/admin", "admin", dk_wsgi.require(roles=["admin"])(whoami))
-    app.add_url_rule("/t1/admin", "t1_admin", dk_wsgi.require(roles=["admin"], tenant="T1")(whoami))
+    app.add_url_rule("/admin", "admin", dk_flask.require(roles=["admin"])(whoami))
+    t1_admin = dk_flask.require(roles=["admin"], tenant="T1")(whoami)
+    app.add_url_rule("/t1/admin", "t1_admin", t1_admin)
     return app
 
 
