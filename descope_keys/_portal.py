@@ -63,8 +63,10 @@ _T = TypeVar("_T", bound=_Closable)
 _R = TypeVar("_R")
 _P = ParamSpec("_P")
 
-# Every portal that may own a thread, for the atexit and fork hooks.
+# Every portal that may own a thread, for the atexit and fork hooks; every
+# runner, for the fork hook.
 _live: weakref.WeakSet[Portal[Any]] = weakref.WeakSet()
+_runners: weakref.WeakSet[LoopThread] = weakref.WeakSet()
 # A fork child keeps the parent's loops and clients reachable forever, so
 # that garbage collection never runs their finalizers while it lives.
 _orphans: list[object] = []
@@ -235,6 +237,7 @@ class LoopThread:
         self.thread: threading.Thread | None = None
         self._selector: _TrackingSelector | None = None
         self._lock = threading.Lock()
+        _runners.add(self)
 
     def __repr__(self) -> str:
         return f"<LoopThread {self.name}: {'running' if self.loop else 'stopped'}>"
@@ -407,6 +410,7 @@ class Portal(Generic[_T]):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._runner = LoopThread(f"{name}-loop")
+        _runners.discard(self._runner)  # its fork is ours to handle: see _after_fork
         self._closed = False
         self._warned = False
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -599,8 +603,13 @@ def _abandon(loop: asyncio.AbstractEventLoop, target: _Closable, name: str) -> N
 
 
 def _after_fork_in_child() -> None:
+    # Portals first: each rebuilds its client if its runner had a loop.
     for portal in list(_live):
         portal._after_fork()
+    # Then every other runner (ThreadedEmulator's): its thread is gone, so
+    # call() runs functions directly in the child.
+    for runner in list(_runners):
+        runner.forget_after_fork()
 
 
 def _close_all_at_exit() -> None:
