@@ -83,10 +83,6 @@ class Twin:
     members: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     overrides: str | None = None
 
-    @property
-    def relative_to_package(self) -> bool:
-        return "/" not in self.output
-
 
 SYNC = Twin(
     output="_sync.py",
