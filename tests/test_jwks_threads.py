@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from descope_keys._jwks import JwksPolicy
+from descope_keys._portal import LoopThread
 from descope_keys._tokens import TokenValidator
 from tests._jwt_factory import (
     PROJECT_ID,
@@ -27,28 +26,19 @@ from tests._jwt_factory import (
 T = TypeVar("T")
 
 
-class _Portal:
-    """An event loop on its own thread, like the sync facade's portal."""
+class _Portal(LoopThread):
+    """The package's event-loop thread (the sync facade's runner), every wait bounded."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 10.0) -> T:
+        return super().run(coro, timeout)
 
 
 @pytest.fixture
 def portal() -> Iterator[_Portal]:
-    portal = _Portal()
+    portal = _Portal("jwks-test")
+    portal.start()
     yield portal
-    portal.close()
+    portal.stop()
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

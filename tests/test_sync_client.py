@@ -12,13 +12,13 @@ import pytest
 
 from descope_keys._client import AsyncDescopeKeys
 from descope_keys._models import AccessKeyStatus
-from descope_keys._portal import ClosedError
 from descope_keys._retry import RetryPolicy
 from descope_keys._sync import AccessKeys, DescopeKeys
 from descope_keys.emulator import ThreadedEmulator
 from descope_keys.emulator._signing import generate_rsa_key
 from descope_keys.errors import (
     AuthenticationError,
+    ClientClosedError,
     ConfigurationError,
     InvalidArgumentError,
     NotFoundError,
@@ -224,7 +224,7 @@ def test_close_twice_leaves_no_thread_behind(emu: ThreadedEmulator) -> None:
     c.close()
     assert not thread.is_alive()
     assert set(loop_threads()) == before
-    with pytest.raises(ClosedError):
+    with pytest.raises(ClientClosedError):
         c.access_keys.search()
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import signal
+import socket
 import textwrap
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -13,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from descope_keys._portal import LoopThread, _TrackingSelector, make_inert
 from descope_keys._retry import RetryPolicy
 from descope_keys._sync import DescopeKeys
 from descope_keys.emulator import ThreadedEmulator
@@ -81,7 +85,7 @@ def test_the_child_gets_a_fresh_loop_and_the_parent_keeps_working(
 ) -> None:
     created = client.access_keys.create("fork-parent")
     portal = client._portal
-    parent_loop, parent_target, parent_thread = portal._loop, portal.target, portal.thread
+    parent_loop, parent_target, parent_thread = portal.loop, portal.target, portal.thread
     parent_session = parent_target._transport._session
     assert parent_session is not None
 
@@ -94,7 +98,7 @@ def test_the_child_gets_a_fresh_loop_and_the_parent_keeps_working(
         report = {
             "name": name,
             "valid": valid,
-            "fresh_loop": client._portal._loop is not parent_loop,
+            "fresh_loop": client._portal.loop is not parent_loop,
             "fresh_client": target is not parent_target,
             "fresh_session": target._transport._session is not parent_session,
             "fresh_thread": thread is not None and thread is not parent_thread,
@@ -114,7 +118,7 @@ def test_the_child_gets_a_fresh_loop_and_the_parent_keeps_working(
     }
     # The parent's loop, client and session are the ones it had.
     assert client.access_keys.load(created.key.id).name == "fork-parent"
-    assert portal._loop is parent_loop
+    assert portal.loop is parent_loop
     assert portal.target is parent_target
     assert parent_target._transport._session is parent_session
     assert not parent_session.closed
@@ -212,3 +216,78 @@ def test_a_fork_the_hook_missed_is_caught_by_the_pid_check(
     assert run_in_child(child) == {"first": "forked", "second": "hookless", "fresh_client": True}
     assert client.access_keys.load(created.key.id).name == "hookless"
     assert client._portal.target is parent_target
+
+
+def _watched_socket(runner: LoopThread) -> tuple[socket.socket, socket.socket, threading.Event]:
+    """A socket pair whose first end the runner's loop watches; the event fires on data."""
+    watched, peer = socket.socketpair()
+    readable = threading.Event()
+
+    def on_readable() -> None:
+        watched.recv(1)
+        readable.set()
+
+    assert runner.loop is not None
+    runner.call(runner.loop.add_reader, watched.fileno(), on_readable)
+    return watched, peer, readable
+
+
+def _unregister_in_child(runner: LoopThread, selector: selectors.BaseSelector) -> dict[str, Any]:
+    # What a finalizer in the child may do to the parent's loop: unregister
+    # everything and close it.
+    for key in list(selector.get_map().values()):
+        selector.unregister(key.fd)
+    selector.close()
+    return {"forgotten": runner.loop is None}
+
+
+@pytest.mark.parametrize("inert", [True, False], ids=["inert", "negative-control"])
+def test_a_fork_child_cannot_unregister_what_the_parents_loop_watches(inert: bool) -> None:
+    from descope_keys import _portal
+
+    runner = LoopThread("inert-test")
+    runner.start()
+    selector = runner._selector
+    assert selector is not None
+    if not inert:
+        _portal._runners.discard(runner)  # the control: the fork hook leaves it as it is
+    watched, peer = None, None
+    try:
+        watched, peer, readable = _watched_socket(runner)
+        assert run_in_child(lambda: _unregister_in_child(runner, selector)) == {"forgotten": inert}
+        peer.send(b"x")
+        # The parent's registration is intact only if the child was silenced.
+        assert readable.wait(DEADLINE if inert else 0.5) is inert
+    finally:
+        runner.stop()
+        for sock in (watched, peer):
+            if sock is not None:
+                sock.close()
+
+
+def test_make_inert_silences_what_the_selector_watches_and_nothing_else(tmp_path: Any) -> None:
+    selector = _TrackingSelector()
+    watched, peer = socket.socketpair()
+    gone, gone_peer = socket.socketpair()
+    unrelated = os.open(tmp_path / "unrelated", os.O_RDWR | os.O_CREAT)
+    try:
+        selector.register(watched, selectors.EVENT_READ)
+        selector.register(gone, selectors.EVENT_READ)
+        selector.unregister(gone)
+        # The number of a socket the loop watched, closed and reused for
+        # another file: that file must be left alone.
+        reused = gone.detach()
+        os.dup2(unrelated, reused)
+        own = os.fstat(unrelated)
+        make_inert(selector)
+        devnull = os.stat(os.devnull)
+        assert os.fstat(watched.fileno()).st_rdev == devnull.st_rdev  # now /dev/null
+        assert os.path.samestat(os.fstat(reused), own)  # untouched
+        with pytest.raises(OSError, match=r"not a socket|Socket operation"):
+            watched.recv(1)  # no longer the socket (ENOTSOCK)
+    finally:
+        selector.close()
+        for sock in (watched, peer, gone_peer):
+            sock.close()
+        os.close(reused)
+        os.close(unrelated)

@@ -190,3 +190,62 @@ def test_a_plain_method_returning_an_awaitable_is_an_error(gen: ModuleType, pack
     )
     with pytest.raises(gen.GenerationError, match="awaitable"):
         gen.generate()
+
+
+@pytest.fixture
+def emulator_source(gen: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch copy of the emulator twin's input, which the generator then reads."""
+    (tmp_path / "emulator").mkdir()
+    source = tmp_path / "emulator" / "_server.py"
+    shutil.copy(ROOT / "descope_keys" / "emulator" / "_server.py", source)
+    monkeypatch.setattr(gen, "PACKAGE", tmp_path)
+    return source
+
+
+def test_the_emulator_twin_is_checked_too(gen: ModuleType, tmp_path: Path) -> None:
+    committed = ROOT / "descope_keys" / "emulator" / "_threaded.py"
+    stale = tmp_path / "_threaded.py"
+    stale.write_text(committed.read_text(encoding="utf-8").replace("JWKS", "key set"))
+    assert gen.main(["--check", "--twin", "emulator", "--output", str(stale)]) == 1
+    stale.write_text(committed.read_text(encoding="utf-8"))
+    assert gen.main(["--check", "--twin", "emulator", "--output", str(stale)]) == 0
+
+
+def test_a_new_emulator_hook_runs_on_the_loop_thread(
+    gen: ModuleType, emulator_source: Path
+) -> None:
+    edit(
+        emulator_source,
+        "    def clear_faults(self)",
+        "    def forget(self, path: str, *, all_of_it: bool = False) -> int:\n"
+        '        """Forget a path."""\n'
+        "        return 0\n\n"
+        "    def clear_faults(self)",
+    )
+    text = gen.generate(twin=gen.EMULATOR)
+    assert "def forget(self, path: str, *, all_of_it: bool = False) -> int:" in text
+    assert '"""Forget a path."""' in text
+    assert "return self._runner.call(self._emulator.forget, path, all_of_it=all_of_it)" in text
+
+
+def test_the_emulator_twin_keeps_properties_setters_and_keyword_forms(gen: ModuleType) -> None:
+    text = gen.generate(twin=gen.EMULATOR)
+    assert "return self._runner.call(lambda: self._emulator.signing_kid)" in text
+    assert "@created_by.setter" in text
+    assert 'self._runner.call(setattr, self._emulator, "created_by", value)' in text
+    assert "    inject_fault = keyword_form(Fault, add_fault)\n" in text
+    assert "self._runner.call(self._emulator.add_fault, fault)" in text
+    # The one hand-written member: a snapshot, not the live Counter.
+    assert "Counter(self._emulator.request_counts)" in text
+
+
+def test_a_public_attribute_that_is_not_a_keyword_form_is_an_error(
+    gen: ModuleType, emulator_source: Path
+) -> None:
+    edit(
+        emulator_source,
+        "inject_fault = keyword_form(Fault, add_fault)",
+        "inject_fault = keyword_form(Fault, no_such_method)",
+    )
+    with pytest.raises(gen.GenerationError, match="inject_fault: public class attribute"):
+        gen.generate(twin=gen.EMULATOR)

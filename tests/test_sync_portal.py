@@ -17,7 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from descope_keys._portal import ClosedError, Portal
+from descope_keys._portal import LoopStoppedError, LoopThread, Portal
+from descope_keys.errors import ClientClosedError
 from tests._sync_support import DEADLINE, ROOT, child_env, loop_threads, python
 
 
@@ -141,7 +142,7 @@ def test_call_after_close_raises_and_leaves_no_unawaited_coroutine(
     portal.run(portal.target.echo(None))
     portal.close()
     # Warnings are errors here: an unawaited coroutine would fail the test.
-    with pytest.raises(ClosedError):
+    with pytest.raises(ClientClosedError):
         portal.run(portal.target.echo(None))
     gc.collect()
 
@@ -162,7 +163,7 @@ def test_close_ends_calls_in_flight_with_a_clear_error(portal: Portal[FakeClient
     caller.join(DEADLINE)
     assert not caller.is_alive()
     assert len(errors) == 1
-    assert isinstance(errors[0], ClosedError)
+    assert isinstance(errors[0], ClientClosedError)
 
 
 def test_configuration_errors_surface_at_construction() -> None:
@@ -241,7 +242,7 @@ def test_ctrl_c_cancels_the_inner_task_and_raises_keyboard_interrupt() -> None:
         try:
             client.access_keys.load("K1")
         except KeyboardInterrupt:
-            loop = client._portal._loop
+            loop = client._portal.loop
 
             async def pending():
                 me = asyncio.current_task()
@@ -339,4 +340,55 @@ def test_closing_during_an_ambiguous_create_reports_it_as_ambiguous() -> None:
             conn.close()
     assert not caller.is_alive()
     assert len(outcome) == 1
-    assert isinstance(outcome[0], (AmbiguousResultError, ClosedError)), repr(outcome[0])
+    assert isinstance(outcome[0], (AmbiguousResultError, ClientClosedError)), repr(outcome[0])
+
+
+def test_a_loop_thread_runs_calls_there_and_is_restartable() -> None:
+    runner = LoopThread("runner-test")
+    assert runner.call(threading.get_ident) == threading.get_ident()  # stopped: here
+    with pytest.raises(LoopStoppedError):
+        runner.run(asyncio.sleep(0))
+    for _ in range(2):  # started, stopped, started again
+        runner.start()
+        try:
+            thread = runner.thread
+            assert thread is not None
+            assert runner.call(threading.get_ident) == thread.ident
+            assert runner.run(asyncio.sleep(0, "done")) == "done"
+            with pytest.raises(RuntimeError, match="already running"):
+                runner.start()
+        finally:
+            runner.stop()
+        assert not thread.is_alive()
+
+
+def test_a_loop_thread_call_past_its_timeout_is_cancelled() -> None:
+    runner = LoopThread("runner-test")
+    runner.start()
+    cancelled = threading.Event()
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(DEADLINE)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    try:
+        with pytest.raises(TimeoutError):
+            runner.run(slow(), timeout=0.05)
+        assert cancelled.wait(DEADLINE)
+    finally:
+        runner.stop()
+
+
+def test_a_failed_setup_stops_the_loop_thread_again() -> None:
+    runner = LoopThread("runner-test")
+
+    async def broken() -> None:
+        raise Boom("setup failed")
+
+    with pytest.raises(Boom):
+        runner.start(broken)
+    assert runner.loop is None
+    assert not any(t.name == "runner-test" for t in threading.enumerate())

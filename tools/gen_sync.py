@@ -1,9 +1,15 @@
-"""Generate ``descope_keys/_sync.py``, the sync facade, from the async classes.
+"""Generate the sync twins of async classes: the sync facade and the threaded emulator.
 
 Usage::
 
-    python tools/gen_sync.py            # (re)write descope_keys/_sync.py
-    python tools/gen_sync.py --check    # exit 1 if the committed file is stale
+    python tools/gen_sync.py            # (re)write every twin
+    python tools/gen_sync.py --check    # exit 1 if a committed twin is stale
+
+Two twins (see :data:`TWINS`): ``descope_keys/_sync.py`` (``DescopeKeys``
+and ``AccessKeys``, from ``AsyncDescopeKeys`` and ``AsyncAccessKeys``, on a
+:class:`~descope_keys._portal.Portal`) and ``descope_keys/emulator/_threaded.py``
+(``ThreadedEmulator``, from ``Emulator``, on a
+:class:`~descope_keys._portal.LoopThread`).
 
 The async classes are read with ``ast`` (``inspect`` would lose the ``*``
 marker's exact spelling and evaluate annotations). Every public member gets
@@ -17,7 +23,9 @@ their signature and delegate to the hand-written function instead.
 
 Anything the rules do not cover (an unknown dunder, a decorator, a method
 returning an async class) is an error, and so is a rename rule that was never
-used: the two classes can only drift by failing this script.
+used: the classes can only drift by failing this script. The emulator's twin
+runs its plain members on the loop thread too (the emulator's state lives
+there), and copies ``name = keyword_form(Factory, method)`` attributes.
 """
 
 from __future__ import annotations
@@ -35,30 +43,60 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "descope_keys"
-OUTPUT = PACKAGE / "_sync.py"
 OVERRIDES_MODULE = "_sync_overrides"
 MARKER = "sync_override"
+# A class attribute the twins may have: ``name = keyword_form(Factory, method)``.
+FORWARDED_ATTRIBUTE = "keyword_form"
 
-# (module, async class); the first is the root the portal builds and holds,
-# the others are reached through properties of the root.
-SOURCES: tuple[tuple[str, str], ...] = (
-    ("_client", "AsyncDescopeKeys"),
-    ("_access_keys", "AsyncAccessKeys"),
-)
 
-# Identifier renames, applied to class names, member names, annotation names
-# and whole words in docstrings. Each must be used at least once.
-RENAMES: dict[str, str] = {
-    "AsyncDescopeKeys": "DescopeKeys",
-    "AsyncAccessKeys": "AccessKeys",
-    "aclose": "close",
-    "__aenter__": "__enter__",
-    "__aexit__": "__exit__",
-}
+@dataclass(frozen=True)
+class Twin:
+    """What one generated file holds and how its members reach the async originals."""
 
-# The sync root's docstring keeps the async one's sections (Args, Raises) but
-# not its introduction, which describes the asyncio lifecycle.
-ROOT_INTRO = """\
+    #: The generated file, relative to the package.
+    output: str
+    #: (module, async class), modules relative to the package; the first is
+    #: the root, the others are reached through properties of the root.
+    sources: tuple[tuple[str, str], ...]
+    #: Identifier renames, applied to class names, member names, annotation
+    #: names and whole words in docstrings. Each must be used at least once.
+    renames: dict[str, str]
+    #: The root's docstring: this introduction, then the async one's sections.
+    intro: str
+    module_doc: str
+    #: The root's ``__init__`` body; ``{cls}`` and ``{name}`` are the async and
+    #: sync class names, ``{args}`` the call arguments.
+    init: tuple[str, ...]
+    #: What the root forwards to, and how a coroutine runs.
+    target: str
+    run: str
+    #: Lifecycle members of the root by sync name: (signature or None for the
+    #: async one, body lines).
+    lifecycle: dict[str, tuple[str | None, tuple[str, ...]]]
+    #: How plain methods and properties are forwarded: ``"direct"`` in the
+    #: caller's thread, or ``"loop"`` via ``self._runner.call``.
+    plain: str
+    #: Imports every output needs: (module, names); absolute modules are
+    #: written as they are, the others relative to the package.
+    imports: tuple[tuple[str, tuple[str, ...]], ...]
+    #: Hand-written members by async name: (docstring, body lines).
+    members: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    overrides: str | None = None
+
+
+SYNC = Twin(
+    output="_sync.py",
+    sources=(("_client", "AsyncDescopeKeys"), ("_access_keys", "AsyncAccessKeys")),
+    renames={
+        "AsyncDescopeKeys": "DescopeKeys",
+        "AsyncAccessKeys": "AccessKeys",
+        "aclose": "close",
+        "__aenter__": "__enter__",
+        "__aexit__": "__exit__",
+    },
+    # The sync root's docstring keeps the async one's sections (Args, Raises)
+    # but not its introduction, which describes the asyncio lifecycle.
+    intro="""\
 The synchronous client for Descope access keys (generated from AsyncDescopeKeys).
 
     Every method blocks until done. The async client and its HTTP session live
@@ -68,20 +106,84 @@ The synchronous client for Descope access keys (generated from AsyncDescopeKeys)
     Close with ``client.close()`` or ``with``; after ``os.fork()`` the child
     gets a fresh loop and connection pool on first use. In async code, use
     AsyncDescopeKeys instead.
-"""
+""",
+    module_doc="The synchronous facade: {names} (generated by tools/gen_sync.py).",
+    init=(
+        "self._portal: Portal[{cls}] = Portal(",
+        "    functools.partial({cls}, {args}),",
+        '    name="{name}",',
+        ")",
+    ),
+    target="self._portal.target",
+    run="self._portal.run",
+    lifecycle={
+        "close": (None, ("self._portal.close()",)),
+        "__enter__": (None, ("return self",)),
+        "__exit__": (None, ("self.close()",)),
+    },
+    plain="direct",
+    imports=(("functools", ()), ("_portal", ("Portal", "rename_repr"))),
+    overrides=OVERRIDES_MODULE,
+)
+
+EMULATOR = Twin(
+    output="emulator/_threaded.py",
+    sources=(("emulator/_server", "Emulator"),),
+    renames={"Emulator": "ThreadedEmulator", "__aenter__": "__enter__", "__aexit__": "__exit__"},
+    intro="""\
+An :class:`Emulator` on its own event loop in a daemon thread, for sync code and tests.
+
+    Generated from Emulator: the same arguments and hooks. ``with
+    ThreadedEmulator() as emu:`` (or ``start()``/``stop()``, restartable).
+    Every member may be called from any thread: it runs on the loop thread,
+    where the emulator's state lives (directly while stopped).
+""",
+    module_doc="The emulator on its own event loop in a background thread: {names}.",
+    init=(
+        "self._emulator = {cls}({args})",
+        'self._runner = LoopThread("descope-keys-emulator", call_timeout=START_TIMEOUT)',
+    ),
+    target="self._emulator",
+    run="self._runner.run",
+    lifecycle={
+        "start": (
+            "(self, timeout: float = START_TIMEOUT) -> ThreadedEmulator",
+            ("self._runner.start(self._emulator.start, timeout)", "return self"),
+        ),
+        "stop": (
+            "(self, timeout: float = START_TIMEOUT) -> None",
+            ("self._runner.stop(self._emulator.stop, timeout)",),
+        ),
+        "__enter__": (None, ("return self.start()",)),
+        "__exit__": (None, ("self.stop()",)),
+    },
+    plain="loop",
+    imports=(
+        ("collections", ("Counter",)),
+        ("descope_keys._portal", ("LoopThread", "rename_repr")),
+        ("descope_keys.emulator._server", ("START_TIMEOUT",)),
+    ),
+    members={
+        # A copy, read on the loop thread: the live Counter changes under
+        # a caller iterating it in another thread.
+        "request_counts": (
+            """A snapshot of how many requests each path has received (includes rejected ones).""",
+            ("return self._runner.call(lambda: Counter(self._emulator.request_counts))",),
+        ),
+    },
+)
+
+TWINS = (SYNC, EMULATOR)
+# The facade's, as the tests and callers of generate() know them.
+RENAMES = SYNC.renames
+OUTPUT = PACKAGE / SYNC.output
 
 HEADER = """\
 # Generated by tools/gen_sync.py from {sources}.
-# Do not edit: change the async classes (or {overrides}) and run
+# Do not edit: change {edit} and run
 # `python tools/gen_sync.py`. `python tools/gen_sync.py --check` fails when stale.
 """
 
-# Sync bodies of the renamed lifecycle members (root class only).
-LIFECYCLE = {
-    "close": ["self._portal.close()"],
-    "__enter__": ["return self"],
-    "__exit__": ["self.close()"],
-}
 # Dunders with a known meaning; any other public dunder is an error.
 KNOWN_DUNDERS = {"__init__", "__repr__", "__aenter__", "__aexit__"}
 
@@ -106,6 +208,7 @@ class _Context:
     """State of one generation run: rule usage, needed imports, targets."""
 
     renames: dict[str, str]
+    twin: Twin = SYNC
     used: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)  # referenced by emitted signatures
     targets: dict[str, str] = field(default_factory=dict)  # async class -> target expression
@@ -179,9 +282,17 @@ def _call_arguments(args: ast.arguments) -> str:
 def _decorator_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
     names = []
     for deco in func.decorator_list:
-        if not isinstance(deco, ast.Name):
+        if (
+            isinstance(deco, ast.Attribute)
+            and deco.attr == "setter"
+            and isinstance(deco.value, ast.Name)
+            and deco.value.id == func.name
+        ):
+            names.append("setter")  # @name.setter of a property
+        elif isinstance(deco, ast.Name):
+            names.append(deco.id)
+        else:
             raise GenerationError(f"{func.name}: unsupported decorator {ast.unparse(deco)}")
-        names.append(deco.id)
     return names
 
 
@@ -189,9 +300,9 @@ def _annotation_class(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | Non
     return func.returns.id if isinstance(func.returns, ast.Name) else None
 
 
-def _load_sources() -> list[_Source]:
+def _load_sources(twin: Twin) -> list[_Source]:
     sources = []
-    for module, class_name in SOURCES:
+    for module, class_name in twin.sources:
         tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
         node = next(
             (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None
@@ -207,7 +318,13 @@ def _load_sources() -> list[_Source]:
 
 def _members(
     source: _Source,
-) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef | ast.Assign]:
+    """The public members, in order: methods, properties and forwarded attributes."""
+    methods = {
+        item.name
+        for item in source.node.body
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
     for item in source.node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
             name = item.name
@@ -221,20 +338,45 @@ def _members(
             targets = item.targets if isinstance(item, ast.Assign) else [item.target]
             for target in targets:
                 if isinstance(target, ast.Name) and not target.id.startswith("_"):
-                    raise GenerationError(f"{source.name}.{target.id}: public class attribute")
+                    if isinstance(item, ast.Assign) and _forwarded(item, methods):
+                        yield item
+                    else:
+                        raise GenerationError(f"{source.name}.{target.id}: public class attribute")
         elif not (isinstance(item, ast.Expr) and isinstance(item.value, ast.Constant)):
             raise GenerationError(f"{source.name}: unsupported class body statement")
+
+
+def _forwarded(item: ast.Assign, methods: set[str]) -> bool:
+    """``name = keyword_form(Factory, method)`` with ``method`` a member of the class."""
+    call = item.value
+    return (
+        len(item.targets) == 1
+        and isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and call.func.id == FORWARDED_ATTRIBUTE
+        and not call.keywords
+        and len(call.args) == 2
+        and all(isinstance(arg, ast.Name) for arg in call.args)
+        and isinstance(call.args[1], ast.Name)
+        and call.args[1].id in methods
+    )
+
+
+def _functions(source: _Source) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    for item in _members(source):
+        if not isinstance(item, ast.Assign):
+            yield item
 
 
 def _resolve_targets(sources: Sequence[_Source], ctx: _Context) -> None:
     """Find each non-root class's target expression through the root's properties."""
     by_name = {s.name: s for s in sources}
-    ctx.targets[sources[0].name] = "self._portal.target"
+    ctx.targets[sources[0].name] = ctx.twin.target
     pending = [sources[0]]
     while pending:
         source = pending.pop()
         wrappers = ctx.wrappers.setdefault(source.name, [])
-        for func in _members(source):
+        for func in _functions(source):
             returned = _annotation_class(func)
             if returned not in by_name or func.name == "__aenter__":
                 continue
@@ -254,7 +396,9 @@ def _resolve_targets(sources: Sequence[_Source], ctx: _Context) -> None:
 
 def _load_overrides(sources: Sequence[_Source], ctx: _Context) -> dict[str, ast.FunctionDef]:
     """Marked functions by "AsyncClass.method", checked against the async signature."""
-    path = PACKAGE / f"{OVERRIDES_MODULE}.py"
+    if ctx.twin.overrides is None:
+        return {}
+    path = PACKAGE / f"{ctx.twin.overrides}.py"
     if not path.exists():
         return {}
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -290,7 +434,7 @@ def _load_overrides(sources: Sequence[_Source], ctx: _Context) -> dict[str, ast.
 def _check_override(
     func: ast.FunctionDef, original: ast.FunctionDef | ast.AsyncFunctionDef, key: str, ctx: _Context
 ) -> None:
-    probe = _Context(dict(ctx.renames))  # do not count the comparison as rule usage
+    probe = _Context(dict(ctx.renames), ctx.twin)  # do not count the comparison as rule usage
     expected = _signature(original, probe)
     args = func.args
     positional = [*args.posonlyargs, *args.args]
@@ -315,35 +459,79 @@ def _check_override(
         )
 
 
+# An ``import module`` statement, among the names of a (level, module) import.
+_WHOLE = ""
+
+
 def _imports(sources: Sequence[_Source], ctx: _Context) -> dict[tuple[int, str], set[str]]:
-    """``(level, module) -> names`` for every name the emitted signatures use."""
+    """``(level, module) -> names`` for every name the emitted code uses."""
     available: dict[str, tuple[int, str]] = {}
+    whole: set[str] = set()  # bound by `import x`
     for source in sources:
         for stmt in _import_statements(source.tree):
             for alias in stmt.names:
                 bound = alias.asname or alias.name
                 if alias.asname is not None:
                     raise GenerationError(f"aliased import {alias.name} as {alias.asname}")
-                available.setdefault(bound, (stmt.level, stmt.module or ""))
+                if isinstance(stmt, ast.Import):
+                    available.setdefault(bound, (0, bound))
+                    whole.add(bound)
+                else:
+                    available.setdefault(bound, (stmt.level, stmt.module or ""))
         for node in source.tree.body:
             if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
-                available.setdefault(node.name, (1, source.module))
+                available.setdefault(node.name, _module_key(source.module))
     generated = set(ctx.renames.values())
     grouped: dict[tuple[int, str], set[str]] = {}
     for name in sorted(ctx.names - generated - set(dir(builtins))):
         origin = available.get(name)
         if origin is None:
             raise GenerationError(f"cannot find where {name!r} comes from")
-        grouped.setdefault(origin, set()).add(name)
+        grouped.setdefault(origin, set()).add(_WHOLE if name in whole else name)
+    for module, names in ctx.twin.imports:
+        grouped.setdefault(_module_key(module), set()).update(names or {_WHOLE})
     return grouped
 
 
-def _import_statements(tree: ast.Module) -> Iterator[ast.ImportFrom]:
+def _module_key(module: str) -> tuple[int, str]:
+    """Modules named ``_x`` (or ``emulator/_x``) are the package's; the others absolute."""
+    if module.startswith("_") or "/" in module:
+        if "/" not in module:
+            return 1, module
+        return 0, "descope_keys." + module.replace("/", ".")
+    return 0, module
+
+
+def _import_statements(tree: ast.Module) -> Iterator[ast.ImportFrom | ast.Import]:
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+        if isinstance(node, ast.Import) or (
+            isinstance(node, ast.ImportFrom) and node.module != "__future__"
+        ):
             yield node
         elif isinstance(node, ast.If):  # `if TYPE_CHECKING:` blocks
             yield from (n for n in node.body if isinstance(n, ast.ImportFrom))
+
+
+def _import_lines(grouped: dict[tuple[int, str], set[str]]) -> list[str]:
+    """isort's order: other packages, then ours; ``import x`` before ``from x import``."""
+
+    def order(name: str) -> tuple[int, str]:
+        return (0 if name.isupper() else 1 if name[:1].isupper() else 2), name
+
+    def lines(keys: list[tuple[int, str]]) -> list[str]:
+        whole = [f"import {module}" for level, module in keys if grouped[level, module] == {_WHOLE}]
+        named = []
+        for level, module in keys:
+            names = grouped[level, module]
+            if names != {_WHOLE}:
+                named.append(
+                    f"from {'.' * level}{module} import {', '.join(sorted(names, key=order))}"
+                )
+        return whole + named
+
+    keys = sorted(grouped)
+    ours = [k for k in keys if k[0] > 0 or k[1].startswith("descope_keys")]
+    return [*lines([k for k in keys if k not in ours]), "", *lines(ours)]
 
 
 def _emit_class(
@@ -360,7 +548,7 @@ def _emit_class(
     if doc is not None:
         if is_root:
             sections = re.search(r"\n\s*(Args|Attributes|Raises):", doc)
-            doc = ROOT_INTRO + (doc[sections.start() + 1 :] if sections else "    ")
+            doc = ctx.twin.intro + (doc[sections.start() + 1 :] if sections else "    ")
         out.append(_quote_docstring(doc, "    "))
     wrappers = ctx.wrappers.get(source.name, [])
     if not is_root:
@@ -370,13 +558,27 @@ def _emit_class(
             "        self._portal = portal\n"
         )
         out.extend(f"        self._{prop} = {ctx.rename(cls)}(portal)\n" for prop, cls in wrappers)
-    for func in _members(source):
-        if func.name == "__init__":
+    for item in _members(source):
+        if isinstance(item, ast.Assign):
+            out.append(_emit_attribute(item, ctx))
+        elif item.name == "__init__":
             if is_root:
-                out.append(_emit_root_init(func, source, wrappers, ctx))
-            continue  # a wrapper's own __init__ replaces the async one
-        out.append(_emit_member(func, source, target, is_root, overrides, ctx))
+                out.append(_emit_root_init(item, source, wrappers, ctx))
+            # a wrapper's own __init__ replaces the async one
+        else:
+            out.append(_emit_member(item, source, target, is_root, overrides, ctx))
     return "".join(out)
+
+
+def _emit_attribute(item: ast.Assign, ctx: _Context) -> str:
+    """``name = keyword_form(Factory, method)``, as it is: ``method`` is the twin's."""
+    call = item.value
+    assert isinstance(call, ast.Call)
+    assert isinstance(call.func, ast.Name)
+    factory = call.args[0]
+    assert isinstance(factory, ast.Name)
+    ctx.names.update({call.func.id, factory.id})
+    return f"\n    {ast.unparse(item)}\n"
 
 
 def _emit_root_init(
@@ -389,13 +591,12 @@ def _emit_root_init(
     doc = _docstring(func, ctx)
     if doc is not None:
         lines.append(_quote_docstring(doc, "        "))
-    call = _call_arguments(func.args)
-    lines.append(
-        f"        self._portal: Portal[{source.name}] = Portal(\n"
-        f"            functools.partial({source.name}, {call}),\n"
-        f'            name="{ctx.rename(source.name)}",\n'
-        "        )\n"
-    )
+    values = {
+        "cls": source.name,
+        "name": ctx.rename(source.name),
+        "args": _call_arguments(func.args),
+    }
+    lines.extend(f"        {line.format(**values)}\n" for line in ctx.twin.init)
     lines.extend(
         f"        self._{prop} = {ctx.rename(cls)}(self._portal)\n" for prop, cls in wrappers
     )
@@ -411,44 +612,77 @@ def _emit_member(
     ctx: _Context,
 ) -> str:
     decorators = _decorator_names(func)
-    if decorators not in ([], ["property"]):
+    if decorators not in ([], ["property"], ["setter"]):
         raise GenerationError(f"{source.name}.{func.name}: unsupported decorators {decorators}")
-    is_property = decorators == ["property"]
     name = ctx.rename(func.name)
-    head = "\n    @property\n" if is_property else "\n"
-    lines = [f"{head}    def {name}{_signature(func, ctx)}:\n"]
+    heads = {"property": "\n    @property\n", "setter": f"\n    @{name}.setter\n"}
+    head = heads[decorators[0]] if decorators else "\n"
+    twin = ctx.twin
+    key = f"{source.name}.{func.name}"
+    lifecycle = twin.lifecycle.get(name) if is_root else None
+    signature = _signature(func, ctx)
+    if lifecycle is not None and lifecycle[0] is not None:
+        signature = lifecycle[0]
+    lines = [f"{head}    def {name}{signature}:\n"]
     doc = _docstring(func, ctx)
+    if func.name in twin.members:
+        doc = twin.members[func.name][0]
     if doc is not None:
         lines.append(_quote_docstring(doc, "        "))
-    returns_none = isinstance(func.returns, ast.Constant) and func.returns.value is None
-    call = f"{target}.{func.name}({_call_arguments(func.args)})"
-    key = f"{source.name}.{func.name}"
+    lines.extend(
+        f"        {line}\n" for line in _body(func, key, target, lifecycle, overrides, ctx)
+    )
+    return "".join(lines)
+
+
+def _body(
+    func: ast.FunctionDef | ast.AsyncFunctionDef,
+    key: str,
+    target: str,
+    lifecycle: tuple[str | None, tuple[str, ...]] | None,
+    overrides: dict[str, ast.FunctionDef],
+    ctx: _Context,
+) -> Sequence[str]:
+    twin = ctx.twin
+    decorators = _decorator_names(func)
+    returns = (
+        "" if isinstance(func.returns, ast.Constant) and func.returns.value is None else "return "
+    )
+    arguments = _call_arguments(func.args)
     if key in overrides:
-        arguments = ", ".join(["self", *filter(None, [_call_arguments(func.args)])])
-        body = [f"return {OVERRIDES_MODULE}.{overrides[key].name}({arguments})"]
-    elif name != func.name and name in LIFECYCLE:
-        if not is_root or not isinstance(func, ast.AsyncFunctionDef):
+        passed = ", ".join(["self", *filter(None, [arguments])])
+        return [f"return {twin.overrides}.{overrides[key].name}({passed})"]
+    if func.name in twin.members:
+        return twin.members[func.name][1]
+    if lifecycle is not None:
+        if not isinstance(func, ast.AsyncFunctionDef):
             raise GenerationError(f"{key}: lifecycle members belong to the root, as coroutines")
-        body = LIFECYCLE[name]
-    elif func.name == "__repr__":
-        body = [f"return rename_repr(type(self).__name__, {target})"]
-    elif is_property:
-        if isinstance(func, ast.AsyncFunctionDef):
-            raise GenerationError(f"{key}: async properties are not supported")
+        return lifecycle[1]
+    if func.name == "__repr__":
+        return [f"return rename_repr(type(self).__name__, {target})"]
+    if decorators and isinstance(func, ast.AsyncFunctionDef):
+        raise GenerationError(f"{key}: async properties are not supported")
+    if decorators == ["property"]:
         wrapped = _annotation_class(func)
         if wrapped in ctx.targets:
-            body = [f"return self._{func.name}"]
-        else:
-            body = [f"return {target}.{func.name}"]
-    elif isinstance(func, ast.AsyncFunctionDef):
-        body = [f"self._portal.run({call})" if returns_none else f"return self._portal.run({call})"]
-    else:
-        if _returns_awaitable(func):
-            # Forwarded as is, the sync caller would get a coroutine of the loop's client.
-            raise GenerationError(f"{key}: a plain method returning an awaitable")
-        body = [f"{call}" if returns_none else f"return {call}"]
-    lines.extend(f"        {line}\n" for line in body)
-    return "".join(lines)
+            return [f"return self._{func.name}"]
+        if twin.plain == "loop":
+            return [f"return self._runner.call(lambda: {target}.{func.name})"]
+        return [f"return {target}.{func.name}"]
+    if decorators == ["setter"]:
+        value = func.args.args[1].arg
+        if twin.plain == "loop":
+            return [f'self._runner.call(setattr, {target}, "{func.name}", {value})']
+        return [f"{target}.{func.name} = {value}"]
+    if isinstance(func, ast.AsyncFunctionDef):
+        return [f"{returns}{twin.run}({target}.{func.name}({arguments}))"]
+    if _returns_awaitable(func):
+        # Forwarded as is, the sync caller would get a coroutine of the loop's client.
+        raise GenerationError(f"{key}: a plain method returning an awaitable")
+    if twin.plain == "loop":
+        passed = ", ".join([f"{target}.{func.name}", *filter(None, [arguments])])
+        return [f"{returns}self._runner.call({passed})"]
+    return [f"{returns}{target}.{func.name}({arguments})"]
 
 
 def _returns_awaitable(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -459,15 +693,15 @@ def _returns_awaitable(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any(word in text for word in ("Awaitable", "Coroutine", "Future", "Task"))
 
 
-def generate(renames: dict[str, str] | None = None) -> str:
-    """The formatted text of ``descope_keys/_sync.py``.
+def generate(renames: dict[str, str] | None = None, twin: Twin = SYNC) -> str:
+    """The formatted text of ``twin``'s file (by default ``descope_keys/_sync.py``).
 
     Raises:
         GenerationError: the source needs a rule the generator lacks, or a
             rename rule went unused.
     """
-    ctx = _Context(dict(RENAMES if renames is None else renames))
-    sources = _load_sources()
+    ctx = _Context(dict(twin.renames if renames is None else renames), twin)
+    sources = _load_sources(twin)
     _resolve_targets(sources, ctx)
     overrides = _load_overrides(sources, ctx)
     root = sources[0]
@@ -480,43 +714,34 @@ def generate(renames: dict[str, str] | None = None) -> str:
         raise GenerationError(f"rename rules never used: {', '.join(unused)}")
     names = sorted(ctx.rename(s.name) for s in sources)
     grouped = _imports(sources, ctx)
-    grouped.setdefault((1, root.module), set()).add(root.name)
-    grouped.setdefault((1, "_portal"), set()).update({"Portal", "rename_repr"})
-    if overrides:
-        grouped.setdefault((1, ""), set()).add(OVERRIDES_MODULE)
-    stdlib = ["import functools"] + [
-        f"from {module} import {', '.join(sorted(n))}"
-        for (level, module), n in sorted(grouped.items())
-        if level == 0
-    ]
-    local = [
-        f"from {'.' * level}{module} import {', '.join(sorted(n))}"
-        for (level, module), n in sorted(grouped.items())
-        if level > 0
-    ]
-    imports = [*stdlib, "", *local]
+    grouped.setdefault(_module_key(root.module), set()).add(root.name)
+    if overrides and twin.overrides is not None:
+        grouped.setdefault((1, ""), set()).add(twin.overrides)
     modules = ", ".join(f"descope_keys/{s.module}.py" for s in sources)
+    edit = "the async class" if len(sources) == 1 else "the async classes"
+    if twin.overrides is not None:
+        edit += f" (or descope_keys/{twin.overrides}.py)"
     text = (
-        HEADER.format(sources=modules, overrides=f"descope_keys/{OVERRIDES_MODULE}.py")
-        + f'"""The synchronous facade: {", ".join(names)} (generated by tools/gen_sync.py)."""\n\n'
+        HEADER.format(sources=modules, edit=edit)
+        + f'"""{twin.module_doc.format(names=", ".join(names))}"""\n\n'
         + "from __future__ import annotations\n\n"
-        + "\n".join(imports)
+        + "\n".join(_import_lines(grouped))
         + f"\n\n__all__ = {names!r}\n\n\n"
         + "\n\n".join(classes)
     )
-    return _format(text)
+    return _format(text, twin)
 
 
-def _format(text: str) -> str:
+def _format(text: str, twin: Twin = SYNC) -> str:
     try:
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603 - this interpreter, arguments of ours
             [
                 sys.executable,
                 "-m",
                 "ruff",
                 "format",
                 "--stdin-filename",
-                "descope_keys/_sync.py",
+                f"descope_keys/{twin.output}",
                 "-",
             ],
             input=text,
@@ -533,32 +758,49 @@ def _format(text: str) -> str:
     return done.stdout
 
 
+def _check(text: str, output: Path) -> bool:
+    current = output.read_text(encoding="utf-8") if output.exists() else ""
+    if current == text:
+        return True
+    diff = difflib.unified_diff(
+        current.splitlines(keepends=True),
+        text.splitlines(keepends=True),
+        "committed",
+        "generated",
+    )
+    sys.stderr.writelines(list(diff)[:80])
+    print(f"gen_sync: {output.name} is stale: run `python tools/gen_sync.py`", file=sys.stderr)
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="fail if the output is stale")
-    parser.add_argument("--output", type=Path, default=OUTPUT, help=argparse.SUPPRESS)
+    parser.add_argument("--check", action="store_true", help="fail if an output is stale")
+    # For tests: one twin's output elsewhere (the facade's when --twin is not given).
+    parser.add_argument("--output", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--twin", choices=["sync", "emulator"], default=None, help=argparse.SUPPRESS
+    )
     options = parser.parse_args(argv)
-    try:
-        text = generate()
-    except GenerationError as exc:
-        print(f"gen_sync: {exc}", file=sys.stderr)
-        return 2
-    output: Path = options.output
-    if options.check:
-        current = output.read_text(encoding="utf-8") if output.exists() else ""
-        if current == text:
-            return 0
-        diff = difflib.unified_diff(
-            current.splitlines(keepends=True),
-            text.splitlines(keepends=True),
-            "committed",
-            "generated",
-        )
-        sys.stderr.writelines(list(diff)[:80])
-        print(f"gen_sync: {output.name} is stale: run `python tools/gen_sync.py`", file=sys.stderr)
-        return 1
-    output.write_text(text, encoding="utf-8")
-    return 0
+    chosen = {"sync": SYNC, "emulator": EMULATOR}
+    twins = (
+        TWINS
+        if options.twin is None and options.output is None
+        else (chosen[options.twin or "sync"],)
+    )
+    stale = False
+    for twin in twins:
+        try:
+            text = generate(twin=twin)
+        except GenerationError as exc:
+            print(f"gen_sync: {exc}", file=sys.stderr)
+            return 2
+        output: Path = options.output or PACKAGE / twin.output
+        if options.check:
+            stale |= not _check(text, output)
+        else:
+            output.write_text(text, encoding="utf-8")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

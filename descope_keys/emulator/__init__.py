@@ -10,15 +10,15 @@ official ``descope`` SDK, can be tested offline::
 :class:`ThreadedEmulator` runs the same server in a background thread for
 synchronous code. ``python -m descope_keys.emulator`` runs it from a shell.
 Test hooks (a controllable :class:`Clock`, signing-key rotation, rate limits,
-fault injection) live on these objects and, when enabled, under
+fault injection with :class:`Fault` values) live on these objects and, when enabled, under
 ``/emulator/…``; they are not part of the Descope API.
 """
 
 from __future__ import annotations
 
-from descope_keys.emulator._hooks import Clock
+from descope_keys.emulator._hooks import Clock, Fault
 from descope_keys.emulator._server import Emulator
 from descope_keys.emulator._store import StoreError
 from descope_keys.emulator._threaded import ThreadedEmulator
 
-__all__ = ["Clock", "Emulator", "StoreError", "ThreadedEmulator"]
+__all__ = ["Clock", "Emulator", "Fault", "StoreError", "ThreadedEmulator"]

@@ -27,7 +27,6 @@ from descope_keys.emulator._wire import (
     RATE_LIMITED,
     ApiFailure,
     error_response,
-    invalid_argument,
     opt_int,
     opt_number,
     opt_str,
@@ -216,21 +215,7 @@ class HookRoutes:
         ``dropConnection``, ``afterHandler`` (as the Python ``inject_fault``)."""
         state = self._state
         state.require_management(request)
-        body = await read_json(request)
-        prefix = opt_str(body, "pathPrefix") or "/"
-        fault_body = body.get("body")
-        if fault_body is not None and not isinstance(fault_body, (str, dict)):
-            raise invalid_argument("body", "a string, an object or null")
-        fault = Fault(
-            path_prefix=prefix,
-            status=opt_int(body, "status") if "status" in body else 503,
-            times=opt_int(body, "times") if "times" in body else 1,
-            retry_after=opt_number(body, "retryAfter"),
-            body=fault_body,
-            delay=opt_number(body, "delay"),
-            drop_connection=bool(body.get("dropConnection")),
-            after_handler=bool(body.get("afterHandler")),
-        )
+        fault = Fault.from_json(await read_json(request))
         try:
             state.faults.add(fault)
         except ValueError as exc:

@@ -6,15 +6,23 @@ time until a test moves it); rate limiting and faults are off until asked for.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, MISSING, dataclass, field, fields, replace
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-__all__ = ["Clock", "Fault", "FaultBody", "Faults", "RateLimiter"]
+from descope_keys.emulator._wire import invalid_argument, opt_int, opt_number, opt_str
+
+__all__ = ["Clock", "Fault", "FaultBody", "Faults", "RateLimiter", "keyword_form"]
 
 FaultBody = str | bytes | Mapping[str, Any] | None
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_S = TypeVar("_S")
+_V = TypeVar("_V")
 
 
 class Clock:
@@ -106,6 +114,26 @@ class RateLimiter:
             return self._retry_after if self._count > limit else None
 
 
+def _path_prefix(body: Mapping[str, Any], name: str) -> str:
+    return opt_str(body, name) or "/"
+
+
+def _fault_body(body: Mapping[str, Any], name: str) -> FaultBody:
+    value = body.get(name)
+    if value is not None and not isinstance(value, (str, dict)):
+        raise invalid_argument(name, "a string, an object or null")
+    return value
+
+
+def _flag(body: Mapping[str, Any], name: str) -> bool:
+    return bool(body.get(name))
+
+
+def _wire(read: Callable[[Mapping[str, Any], str], Any]) -> dict[str, Any]:
+    """Field metadata: how ``POST /emulator/faults`` reads the field (named in camelCase)."""
+    return {"read": read}
+
+
 @dataclass
 class Fault:
     """One injected fault: answer matching requests with ``status`` and ``body``.
@@ -114,16 +142,75 @@ class Fault:
     it normally. ``drop_connection`` closes the connection without an answer.
     ``after_handler`` lets the real handler run first (its effects happen), then
     replaces its answer: the client cannot tell whether the call took effect.
+
+    Attributes:
+        path_prefix: Which requests (e.g. ``"/v1/mgmt/accesskey/create"``, ``"/v2/keys"``).
+        status: The status to answer; ``None`` serves the request normally (after ``delay``).
+        times: How many requests; ``None`` until cleared.
+        retry_after: A ``Retry-After`` header value (seconds, or a raw string).
+        body: ``None`` for a Descope error body, a dict for JSON, text (an
+            HTML page for a proxy error) or bytes.
+        delay: Seconds to wait before answering.
+        drop_connection: Close the connection instead of answering.
+        after_handler: Run the real handler first (its change happens), then fault.
     """
 
-    path_prefix: str
-    status: int | None = 503
-    times: int | None = 1
-    retry_after: float | str | None = None
-    body: FaultBody = None
-    delay: float | None = None
-    drop_connection: bool = False
-    after_handler: bool = False
+    path_prefix: str = field(metadata=_wire(_path_prefix))
+    _: KW_ONLY
+    status: int | None = field(default=503, metadata=_wire(opt_int))
+    times: int | None = field(default=1, metadata=_wire(opt_int))
+    retry_after: float | str | None = field(default=None, metadata=_wire(opt_number))
+    body: FaultBody = field(default=None, metadata=_wire(_fault_body))
+    delay: float | None = field(default=None, metadata=_wire(opt_number))
+    drop_connection: bool = field(default=False, metadata=_wire(_flag))
+    after_handler: bool = field(default=False, metadata=_wire(_flag))
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Fault:
+        """The fault a ``POST /emulator/faults`` body describes: the fields in camelCase.
+
+        An absent field takes its default; ``pathPrefix`` defaults to ``"/"``.
+        """
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            name = _camel_case(spec.name)
+            if name in body or spec.default is MISSING:
+                values[spec.name] = spec.metadata["read"](body, name)
+        return cls(**values)
+
+
+def _camel_case(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
+
+
+def keyword_form(
+    factory: Callable[_P, _V], method: Callable[[_S, _V], _R]
+) -> Callable[Concatenate[_S, _P], _R]:
+    """A method taking ``factory``'s arguments that calls ``method`` with the value they build.
+
+    So ``inject_fault = keyword_form(Fault, add_fault)`` gives
+    ``emu.inject_fault("/v2/keys", status=500)`` for
+    ``emu.add_fault(Fault("/v2/keys", status=500))``, with :class:`Fault`'s
+    signature (for type checkers and ``help()``) and without spelling its
+    fields again.
+    """
+
+    def build_and_call(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return method(self, factory(*args, **kwargs))
+
+    signature = inspect.signature(factory)
+    this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    build_and_call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[this, *signature.parameters.values()], return_annotation=None
+    )
+    name = getattr(factory, "__name__", "the factory")
+    build_and_call.__doc__ = (
+        f"``{method.__name__}({name}(...))`` in one call: takes the arguments of "
+        f":class:`{name}`.\n\n" + inspect.cleandoc(getattr(factory, "__doc__", None) or "")
+    )
+    build_and_call.__qualname__ = build_and_call.__name__ = f"{method.__name__}_from_arguments"
+    return build_and_call
 
 
 class Faults:
@@ -145,7 +232,8 @@ class Faults:
         if fault.delay is not None and fault.delay < 0:
             raise ValueError("delay must be >= 0")
         with self._lock:
-            self._faults.append(fault)
+            # A copy: take() counts its uses down, and the caller may reuse the value.
+            self._faults.append(replace(fault))
 
     def clear(self) -> None:
         """Remove every queued fault."""

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from descope_keys.emulator._app import build_app
-from descope_keys.emulator._hooks import Clock, Fault, FaultBody, Faults, RateLimiter
+from descope_keys.emulator._hooks import Clock, Fault, Faults, RateLimiter, keyword_form
 from descope_keys.emulator._signing import SigningKeys, generate_rsa_key, load_rsa_key
 from descope_keys.emulator._state import SIGNING_KEY_META, EmulatorState, random_id
 from descope_keys.emulator._store import MemoryStore, StoreError, open_store
@@ -118,7 +118,7 @@ class Emulator:
         self._trust_forwarded_for = trust_forwarded_for
         self._test_hooks = test_hooks
         self._access_log = access_log
-        self.clock = clock or Clock()
+        self._clock = clock or Clock()
         self._rate_limiter = RateLimiter()
         self._faults = Faults()
         self._request_counts: Counter[str] = Counter()
@@ -146,7 +146,7 @@ class Emulator:
                 management_key=self._management_key,
                 store=store,
                 signing=signing,
-                clock=self.clock,
+                clock=self._clock,
                 role_permissions=self._role_permissions,
                 session_ttl=self._session_ttl,
                 trust_forwarded_for=self._trust_forwarded_for,
@@ -251,6 +251,11 @@ class Emulator:
         """The management key clients must use (a secret: do not log it)."""
         return self._management_key
 
+    @property
+    def clock(self) -> Clock:
+        """The clock of key expiry and token ``iat``/``exp`` (thread-safe; move it in tests)."""
+        return self._clock
+
     # -- test hooks (Python API) -------------------------------------------
 
     def _running_state(self) -> EmulatorState:
@@ -302,43 +307,15 @@ class Emulator:
         """Answer 429 (``Retry-After``) past ``calls_per_second`` calls a second; ``None``: off."""
         self._rate_limiter.configure(calls_per_second, retry_after, path_prefix)
 
-    def inject_fault(
-        self,
-        path_prefix: str,
-        *,
-        status: int | None = 503,
-        times: int | None = 1,
-        retry_after: float | str | None = None,
-        body: FaultBody = None,
-        delay: float | None = None,
-        drop_connection: bool = False,
-        after_handler: bool = False,
-    ) -> None:
-        """Answer the next ``times`` requests whose path starts with ``path_prefix`` with a fault.
+    def add_fault(self, fault: Fault) -> None:
+        """Answer the next ``fault.times`` requests whose path starts with ``fault.path_prefix``.
 
-        Args:
-            path_prefix: Which requests (e.g. ``"/v1/mgmt/accesskey/create"``, ``"/v2/keys"``).
-            status: The status to answer; ``None`` serves the request normally (after ``delay``).
-            times: How many requests; ``None`` until :meth:`clear_faults`.
-            retry_after: A ``Retry-After`` header value (seconds, or a raw string).
-            body: ``None`` for a Descope error body, a dict for JSON, text (an
-                HTML page for a proxy error) or bytes.
-            delay: Seconds to wait before answering.
-            drop_connection: Close the connection instead of answering.
-            after_handler: Run the real handler first (its change happens), then fault.
+        The fault is copied: the value may be reused.
         """
-        self._faults.add(
-            Fault(
-                path_prefix=path_prefix,
-                status=status,
-                times=times,
-                retry_after=retry_after,
-                body=body,
-                delay=delay,
-                drop_connection=drop_connection,
-                after_handler=after_handler,
-            )
-        )
+        self._faults.add(fault)
+
+    # emu.inject_fault(path_prefix, status=503, ...): the arguments of Fault.
+    inject_fault = keyword_form(Fault, add_fault)
 
     def clear_faults(self) -> None:
         """Remove every injected fault."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
+from dataclasses import fields
 
 import aiohttp
 import pytest
 
-from descope_keys.emulator import Emulator
+from descope_keys.emulator import Emulator, Fault, ThreadedEmulator
 from tests.emulator.conftest import PROJECT_ID, Api
 
 LICENSE = "/v1/mgmt/license"
@@ -225,3 +227,54 @@ async def test_concurrent_http_rotations_never_fail_the_server(
     kids = [k["kid"] for k in emulator.jwks()["keys"]]
     assert kids[0] == emulator.signing_kid
     assert len(kids) == len(set(kids))
+
+
+def test_the_http_fault_fields_are_the_python_ones_in_camel_case() -> None:
+    assert Fault.from_json({}) == Fault("/")
+    wire = {
+        "pathPrefix": "/v2/keys",
+        "status": None,
+        "times": None,
+        "retryAfter": 2,
+        "body": "<html>busy</html>",
+        "delay": 0.5,
+        "dropConnection": True,
+        "afterHandler": True,
+    }
+    assert Fault.from_json(wire) == Fault(
+        "/v2/keys",
+        status=None,
+        times=None,
+        retry_after=2.0,
+        body="<html>busy</html>",
+        delay=0.5,
+        drop_connection=True,
+        after_handler=True,
+    )
+    # Every field of Fault has its wire name, and nothing else does.
+    assert {_camel(f.name) for f in fields(Fault)} == set(wire)
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+def test_inject_fault_takes_exactly_the_arguments_of_fault() -> None:
+    fault = inspect.signature(Fault)
+    for method in (Emulator.inject_fault, ThreadedEmulator.inject_fault):
+        params = list(inspect.signature(method).parameters.values())
+        assert params[0].name == "self"
+        assert params[1:] == list(fault.parameters.values())
+
+
+async def test_a_fault_value_can_be_added_twice(api: Api, emulator: Emulator) -> None:
+    fault = Fault(LICENSE, status=502)
+    emulator.add_fault(fault)
+    emulator.add_fault(fault)  # a copy each time: two separate single uses
+    statuses = []
+    for _ in range(3):
+        async with api.session.get(api.emu.base_url + LICENSE, headers=api.mgmt_auth) as resp:
+            statuses.append(resp.status)
+    assert statuses == [502, 502, 200]
+    assert fault.times == 1  # the caller's value is untouched
