@@ -29,10 +29,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
 
+from ._arguments import number_field
 from ._jwt_checks import ALLOWED_ALGORITHMS, KID_PATTERN, b64url_decode
 from .errors import (
     ConfigurationError,
-    InvalidArgumentError,
     TokenValidationError,
     TransportError,
     UnknownKeyError,
@@ -73,23 +73,8 @@ _HASHES: Final[Mapping[str, hashes.HashAlgorithm]] = {
     "RS384": hashes.SHA384(),
     "RS512": hashes.SHA512(),
 }
-
-
-def _seconds(*, allow_zero: bool) -> Callable[[Any, attrs.Attribute[float], float], None]:
-    def check(_instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value < 0
-            or (value == 0 and not allow_zero)
-        ):
-            bound = ">= 0" if allow_zero else "> 0"
-            raise InvalidArgumentError(
-                attribute.name, f"must be a finite number of seconds {bound}"
-            )
-
-    return check
+_SECONDS: Final = number_field(minimum=0.0, unit="seconds")
+_POSITIVE_SECONDS: Final = number_field(minimum=0.0, exclusive_minimum=True, unit="seconds")
 
 
 @attrs.frozen
@@ -111,14 +96,15 @@ class JwksPolicy:
         timeout: Seconds allowed for one JWKS request.
 
     Raises:
-        InvalidArgumentError: a value is negative, not finite, or zero where
-            zero makes no sense (``ttl``, ``timeout``).
+        InvalidArgumentError: a value is not a number (bools are not), is
+            negative, not finite, or zero where zero makes no sense (``ttl``,
+            ``timeout``).
     """
 
-    ttl: float = attrs.field(default=600.0, validator=_seconds(allow_zero=False))
-    unknown_kid_cooldown: float = attrs.field(default=30.0, validator=_seconds(allow_zero=True))
-    max_stale: float = attrs.field(default=86400.0, validator=_seconds(allow_zero=True))
-    timeout: float = attrs.field(default=5.0, validator=_seconds(allow_zero=False))
+    ttl: float = attrs.field(default=600.0, validator=_POSITIVE_SECONDS)
+    unknown_kid_cooldown: float = attrs.field(default=30.0, validator=_SECONDS)
+    max_stale: float = attrs.field(default=86400.0, validator=_SECONDS)
+    timeout: float = attrs.field(default=5.0, validator=_POSITIVE_SECONDS)
 
 
 @attrs.frozen(eq=False)

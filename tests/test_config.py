@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from descope_keys import AsyncDescopeKeys, ConfigurationError, RetryPolicy
@@ -51,7 +53,7 @@ def test_malformed_base_url_is_rejected(url: str) -> None:
         AsyncDescopeKeys(PROJECT_ID, base_url=url)
 
 
-@pytest.mark.parametrize("timeout", [0, -1, "3", True])
+@pytest.mark.parametrize("timeout", [0, -1, "3", True, math.nan, math.inf, 10**400])
 def test_bad_timeout_is_rejected(timeout: object) -> None:
     with pytest.raises(ConfigurationError, match="timeout"):
         AsyncDescopeKeys(PROJECT_ID, timeout=timeout)  # type: ignore[arg-type]
