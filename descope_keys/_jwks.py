@@ -33,6 +33,7 @@ from ._arguments import number_field
 from ._jwt_checks import ALLOWED_ALGORITHMS, KID_PATTERN, b64url_decode
 from .errors import (
     ConfigurationError,
+    RequestTimeoutError,
     TokenValidationError,
     TransportError,
     UnknownKeyError,
@@ -327,7 +328,10 @@ class JwksCache:
         if self._last_error is not None:
             # Its str() starts with its own "jwks: " when it has the operation too.
             detail = "; last fetch: " + str(self._last_error).removeprefix("jwks: ")
-        error = TransportError(f"no usable key set{detail}", operation="jwks")
+        # No keys because the last fetch got no answer in time: a timeout too.
+        timed_out = isinstance(self._last_error, RequestTimeoutError)
+        error_class = RequestTimeoutError if timed_out else TransportError
+        error = error_class(f"no usable key set{detail}", operation="jwks")
         error.__cause__ = self._last_error
         error.__suppress_context__ = True
         return error
@@ -424,8 +428,10 @@ class JwksCache:
             self._fetching = False
             raise
         except Exception as exc:  # any failure keeps the last good key set
-            if isinstance(exc, asyncio.TimeoutError):
-                exc = TransportError(f"request timed out after {timeout:g}s", operation="jwks")
+            if isinstance(exc, asyncio.TimeoutError) and not isinstance(exc, TransportError):
+                # wait_for's own timeout. (The transport's is mapped already,
+                # and from Python 3.11 on is an asyncio.TimeoutError too.)
+                exc = RequestTimeoutError(f"request timed out after {timeout:g}s", operation="jwks")
             # Warn once per outage; the periodic retries log at debug level.
             (_log.debug if self._failing else _log.warning)("JWKS refresh failed: %s", exc)
             self._failing = True

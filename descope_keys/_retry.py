@@ -34,7 +34,13 @@ from tenacity.wait import wait_random_exponential
 
 from ._arguments import number_field
 from ._retry_budget import RetryBudget
-from .errors import AmbiguousResultError, ApiError, NotFoundError, TransportError
+from .errors import (
+    AmbiguousResultError,
+    ApiError,
+    NotFoundError,
+    RequestTimeoutError,
+    TransportError,
+)
 
 __all__ = ["Failure", "Reconcile", "RetryBudget", "RetryPolicy", "Safety", "classify", "run"]
 
@@ -212,8 +218,13 @@ class _Retrier(Generic[T]):
         try:
             try:
                 return await asyncio.wait_for(self._attempt(), remaining)
+            except TransportError:
+                # The attempt's own failure, already mapped: from Python 3.11
+                # on, a RequestTimeoutError is an asyncio.TimeoutError too,
+                # and must not pass for the deadline's.
+                raise
             except asyncio.TimeoutError as exc:
-                raise TransportError(
+                raise RequestTimeoutError(
                     f"the retry deadline of {self._policy.deadline:g}s ran out",
                     operation=self._operation,
                     request_sent=True,

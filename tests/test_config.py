@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from descope_keys import AsyncDescopeKeys, ConfigurationError, RetryPolicy
+from descope_keys import AsyncDescopeKeys, ClientClosedError, ConfigurationError, RetryPolicy
 from tests._aioresponses_compat import compat_aioresponses
 from tests.conftest import MANAGEMENT_KEY, PROJECT_ID
 
@@ -82,8 +82,9 @@ async def test_aclose_is_idempotent_and_closes_the_session(
     await client.aclose()
     await client.aclose()
     assert session.closed
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(ClientClosedError, match="closed") as info:
         await client.access_keys.delete("K1")
+    assert isinstance(info.value, RuntimeError)
 
 
 def test_repr_shows_no_management_key() -> None:
