@@ -135,10 +135,25 @@ class VerifyKey:
 
 @attrs.frozen
 class _KeySet:
+    """A published key set and its deadlines (monotonic times).
+
+    The freshness rule, owned here: a set is usable until ``fresh_until``;
+    while refreshes fail, :meth:`stale` republishes it usable until
+    ``stale_until``. Lookups compare with ``usable_until`` only: they run on
+    every validation, and a method call there would cost more than the check.
+    """
+
     keys: Mapping[str, VerifyKey]  # never mutated once published
-    refresh_at: float  # monotonic times
+    refresh_at: float
     fresh_until: float
     stale_until: float
+    usable_until: float = attrs.field(
+        default=attrs.Factory(lambda self: self.fresh_until, takes_self=True)
+    )
+
+    def stale(self) -> _KeySet:
+        """This set, usable up to ``stale_until``: its refreshes are failing."""
+        return attrs.evolve(self, usable_until=self.stale_until)
 
 
 def _import_jwk(item: object, previous: Mapping[str, VerifyKey]) -> VerifyKey | None:
@@ -291,10 +306,7 @@ class JwksCache:
         """
         snap = self.snapshot
         now = self._clock()
-        if snap is None or not (
-            now < snap.fresh_until or (self._failing and now < snap.stale_until)
-        ):
-            # (Inlined _usable(): this runs on every validation.)
+        if snap is None or now >= snap.usable_until:
             if may_fetch and self._fetch is not None and not self._in_backoff(now):
                 return None
             raise self._unavailable()
@@ -314,9 +326,7 @@ class JwksCache:
 
     def _usable(self, now: float) -> bool:
         snap = self.snapshot
-        return snap is not None and (
-            now < snap.fresh_until or (self._failing and now < snap.stale_until)
-        )
+        return snap is not None and now < snap.usable_until
 
     def _in_backoff(self, now: float) -> bool:
         return self._failing and now < self._retry_at
@@ -435,6 +445,8 @@ class JwksCache:
             # Warn once per outage; the periodic retries log at debug level.
             (_log.debug if self._failing else _log.warning)("JWKS refresh failed: %s", exc)
             self._failing = True
+            if self.snapshot is not None:
+                self.snapshot = self.snapshot.stale()
             self._failures += 1
             now = self._clock()
             delay = min(self.policy.unknown_kid_cooldown, _MAX_FAILURE_BACKOFF)
