@@ -34,7 +34,9 @@ def default_base_url(project_id: str) -> str:
     return _DEFAULT_BASE_URL
 
 
-def _check_base_url(url: str) -> str:
+def _check_base_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise ConfigurationError(f"base_url must be a string, not {type(url).__name__}")
     url = url.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -102,6 +102,8 @@ class AccessKeyToken:
         """Whether the token grants ``role``, at project level or in ``tenant``."""
         if tenant is None:
             return role in self.roles
+        if not isinstance(tenant, str):  # a list would not even hash
+            raise InvalidArgumentError("tenant", f"must be a string, not {type(tenant).__name__}")
         claims = self.tenants.get(tenant)
         return claims is not None and role in claims.roles
 
@@ -109,6 +111,8 @@ class AccessKeyToken:
         """Whether the token grants ``permission``, at project level or in ``tenant``."""
         if tenant is None:
             return permission in self.permissions
+        if not isinstance(tenant, str):  # a list would not even hash
+            raise InvalidArgumentError("tenant", f"must be a string, not {type(tenant).__name__}")
         claims = self.tenants.get(tenant)
         return claims is not None and permission in claims.permissions
 
