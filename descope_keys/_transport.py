@@ -89,8 +89,8 @@ class _Rule(NamedTuple):
     error: type[TransportError]
     #: False when the request certainly never left: safe to repeat anything.
     request_sent: bool
-    #: The message, from the failure and the host (never the failure's text
-    #: alone: it may quote the request).
+    #: The message, from the failure's class or OS error and the host: what
+    #: a log may show (a response error's text can quote the request line).
     message: Callable[[BaseException, str], str]
     #: Whether the failure becomes ``__cause__``. Not for ClientResponseError:
     #: its request_info holds our request headers, Authorization included.
