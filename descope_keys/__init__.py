@@ -36,6 +36,7 @@ from .errors import (
     TokenValidationError,
     TransportError,
     UnknownKeyError,
+    WrongEventLoopError,
 )
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "TokenValidationError",
     "TransportError",
     "UnknownKeyError",
+    "WrongEventLoopError",
 ]
 
 # Users see descope_keys.NotFoundError, not a private module path. attrs

@@ -1,30 +1,45 @@
-"""Argument checks that run before any I/O and name the offending argument."""
+"""Argument checks that run before any I/O and name the offending argument.
+
+Every check raises :class:`~descope_keys.InvalidArgumentError`. The clients'
+constructors promise :class:`~descope_keys.ConfigurationError` for bad input
+instead: they run their checks inside :func:`configuration_errors`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._models import KeyTenant
-from .errors import InvalidArgumentError
+from .errors import ConfigurationError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    import attrs
 
 __all__ = [
+    "MAX_LEEWAY",
     "check_claims",
+    "check_collection",
     "check_expire_time",
     "check_id",
     "check_ids",
     "check_ips",
     "check_json_object",
+    "check_leeway",
+    "check_number",
     "check_optional_str",
     "check_role_names",
     "check_secret",
     "check_str",
     "check_strings",
     "check_tenants",
+    "configuration_errors",
+    "number_field",
 ]
 
 # Documented Descope limits on custom claims (WIRE.md §5).
@@ -33,6 +48,118 @@ MAX_CLAIM_NAME = 60
 MAX_CLAIM_VALUE = 500
 # A single request is refused well before the server's own body limit.
 MAX_IDS = 1000
+# Clock skew beyond an hour is a broken clock, not skew: tolerating it would
+# accept tokens long expired.
+MAX_LEEWAY = 3600.0
+
+
+def check_number(
+    argument: str,
+    value: object,
+    *,
+    minimum: float,
+    exclusive_minimum: bool = False,
+    maximum: float = math.inf,
+    integer: bool = False,
+    unit: str = "",
+) -> float:
+    """A numeric setting: an int or float (never a bool), finite, within bounds.
+
+    Args:
+        argument: The setting's name, as the caller wrote it.
+        value: What the caller gave.
+        minimum: The lowest allowed value (excluded with ``exclusive_minimum``).
+        exclusive_minimum: ``minimum`` itself is out (a zero timeout makes no sense).
+        maximum: The highest allowed value (included).
+        integer: Only ints are allowed (a count, not a duration).
+        unit: Named in the message (``"seconds"``).
+
+    Returns:
+        The value, as a float unless ``integer``.
+    """
+    kind = "an integer" if integer else "a finite number"
+    if unit:
+        kind += f" of {unit}"
+    low = f"> {minimum:g}" if exclusive_minimum else f">= {minimum:g}"
+    expected = f"{kind} {low}" if maximum == math.inf else f"{kind} {low} and <= {maximum:g}"
+    # bool is an int, but True seconds or attempts is a mistake, not a number.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (integer and not isinstance(value, int))
+    ):
+        raise InvalidArgumentError(argument, f"must be {expected}, not {type(value).__name__}")
+    number: float = value
+    if not integer:
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+    below = number <= minimum if exclusive_minimum else number < minimum
+    # NaN compares false with everything: it is caught by isfinite, not the bounds.
+    if below or number > maximum or not (integer or math.isfinite(number)):
+        shown = repr(value)
+        if len(shown) > 32:  # an int of hundreds of digits: they say nothing
+            shown = "a number that large"
+        raise InvalidArgumentError(argument, f"must be {expected}, not {shown}")
+    return number
+
+
+def number_field(
+    *,
+    minimum: float,
+    exclusive_minimum: bool = False,
+    maximum: float = math.inf,
+    integer: bool = False,
+    unit: str = "",
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """An attrs validator that runs :func:`check_number` under the field's name."""
+
+    def validate(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        check_number(
+            attribute.name,
+            value,
+            minimum=minimum,
+            exclusive_minimum=exclusive_minimum,
+            maximum=maximum,
+            integer=integer,
+            unit=unit,
+        )
+
+    return validate
+
+
+def check_leeway(value: object) -> float:
+    """The clock-skew leeway, the one rule for both clients and the validator."""
+    return check_number("leeway", value, minimum=0.0, maximum=MAX_LEEWAY, unit="seconds")
+
+
+@contextlib.contextmanager
+def configuration_errors() -> Iterator[None]:
+    """Turn the argument errors of a client constructor into ConfigurationError.
+
+    The constructors promise ConfigurationError for any bad input (API.md);
+    the message is the argument error's own, so it names the setting too.
+    """
+    try:
+        yield
+    except InvalidArgumentError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def check_collection(argument: str, values: object, *, what: str) -> Iterable[object]:
+    """``values`` when it is an iterable other than a string.
+
+    A bare string is iterable too, and would silently become one item per
+    character: ``role_names="admin"`` must not mean five roles.
+    """
+    if isinstance(values, (str, bytes)):
+        raise InvalidArgumentError(argument, f"must be a list of {what}, not a single string")
+    if not isinstance(values, Iterable):
+        raise InvalidArgumentError(
+            argument, f"must be a list of {what}, not {type(values).__name__}"
+        )
+    return values
 
 
 def check_str(argument: str, value: object) -> str:
@@ -71,9 +198,8 @@ def check_id(argument: str, value: object) -> str:
 
 def check_ids(argument: str, values: object) -> list[str]:
     """A non-empty collection of distinct-or-not key ids (order kept)."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidArgumentError(argument, "must be a list of key ids, not a single string")
-    ids = [check_id(f"{argument}[{i}]", v) for i, v in enumerate(values)]
+    items = check_collection(argument, values, what="key ids")
+    ids = [check_id(f"{argument}[{i}]", v) for i, v in enumerate(items)]
     if not ids:
         raise InvalidArgumentError(argument, "must not be empty")
     if len(ids) > MAX_IDS:
@@ -83,9 +209,8 @@ def check_ids(argument: str, values: object) -> list[str]:
 
 def check_strings(argument: str, values: object, *, what: str) -> list[str]:
     """A list (possibly empty) of non-empty strings, e.g. role names or tenant ids."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidArgumentError(argument, f"must be a list of {what}, not a single string")
-    return [check_str(f"{argument}[{i}]", v) for i, v in enumerate(values)]
+    items = check_collection(argument, values, what=what)
+    return [check_str(f"{argument}[{i}]", v) for i, v in enumerate(items)]
 
 
 def check_role_names(argument: str, values: object) -> list[str]:
@@ -95,10 +220,8 @@ def check_role_names(argument: str, values: object) -> list[str]:
 
 def check_tenants(argument: str, values: object) -> list[dict[str, Any]]:
     """``KeyTenant`` values -> their wire form."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidArgumentError(argument, "must be a list of KeyTenant values")
     out = []
-    for i, tenant in enumerate(values):
+    for i, tenant in enumerate(check_collection(argument, values, what="KeyTenant values")):
         if not isinstance(tenant, KeyTenant):
             raise InvalidArgumentError(f"{argument}[{i}]", "must be a KeyTenant")
         check_str(f"{argument}[{i}].tenant_id", tenant.tenant_id)
@@ -133,10 +256,9 @@ def check_expire_time(argument: str, value: object, *, now: datetime | None = No
 
 def check_ips(argument: str, values: object) -> list[str]:
     """IPv4/IPv6 addresses or CIDR ranges, kept as the caller wrote them."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidArgumentError(argument, "must be a list of IP addresses or CIDR ranges")
     out = []
-    for i, value in enumerate(values):
+    items = check_collection(argument, values, what="IP addresses or CIDR ranges")
+    for i, value in enumerate(items):
         if not isinstance(value, str):
             raise InvalidArgumentError(f"{argument}[{i}]", "must be a string")
         try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _endpoints
 from ._access_keys import AsyncAccessKeys
-from ._arguments import check_claims, check_secret, check_str
+from ._arguments import check_claims, check_leeway, check_secret, check_str, configuration_errors
 from ._call import Caller
 from ._config import ENV_PUBLIC_KEY, Settings
 from ._jwks import JwksPolicy
@@ -64,8 +64,8 @@ class AsyncDescopeKeys:
             raise ConfigurationError("retry must be a RetryPolicy")
         if not isinstance(jwks, JwksPolicy):
             raise ConfigurationError("jwks must be a JwksPolicy")
-        if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or leeway < 0:
-            raise ConfigurationError("leeway must be a non-negative number of seconds")
+        with configuration_errors():
+            leeway = check_leeway(leeway)
         self._transport = Transport(self._settings)
         # One budget per client: when the service is down, this client's
         # calls stop retrying and fail fast instead of multiplying the load.

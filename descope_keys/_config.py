@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._arguments import check_number, configuration_errors
 from .errors import ConfigurationError
 
 __all__ = ["ENV_BASE_URI", "ENV_MANAGEMENT_KEY", "ENV_PROJECT_ID", "ENV_PUBLIC_KEY", "Settings"]
@@ -33,7 +34,9 @@ def default_base_url(project_id: str) -> str:
     return _DEFAULT_BASE_URL
 
 
-def _check_base_url(url: str) -> str:
+def _check_base_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise ConfigurationError(f"base_url must be a string, not {type(url).__name__}")
     url = url.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -84,6 +87,8 @@ class Settings:
                 f"(check {ENV_MANAGEMENT_KEY} for a trailing newline)"
             )
         url = base_url or os.environ.get(ENV_BASE_URI) or default_base_url(project_id)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ConfigurationError("timeout must be a positive number of seconds")
-        return cls(project_id, management_key, _check_base_url(url), float(timeout))
+        with configuration_errors():
+            seconds = check_number(
+                "timeout", timeout, minimum=0.0, exclusive_minimum=True, unit="seconds"
+            )
+        return cls(project_id, management_key, _check_base_url(url), seconds)

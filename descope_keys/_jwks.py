@@ -29,10 +29,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
 
+from ._arguments import number_field
 from ._jwt_checks import ALLOWED_ALGORITHMS, KID_PATTERN, b64url_decode
 from .errors import (
     ConfigurationError,
-    InvalidArgumentError,
+    RequestTimeoutError,
     TokenValidationError,
     TransportError,
     UnknownKeyError,
@@ -73,23 +74,8 @@ _HASHES: Final[Mapping[str, hashes.HashAlgorithm]] = {
     "RS384": hashes.SHA384(),
     "RS512": hashes.SHA512(),
 }
-
-
-def _seconds(*, allow_zero: bool) -> Callable[[Any, attrs.Attribute[float], float], None]:
-    def check(_instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value < 0
-            or (value == 0 and not allow_zero)
-        ):
-            bound = ">= 0" if allow_zero else "> 0"
-            raise InvalidArgumentError(
-                attribute.name, f"must be a finite number of seconds {bound}"
-            )
-
-    return check
+_SECONDS: Final = number_field(minimum=0.0, unit="seconds")
+_POSITIVE_SECONDS: Final = number_field(minimum=0.0, exclusive_minimum=True, unit="seconds")
 
 
 @attrs.frozen
@@ -111,14 +97,15 @@ class JwksPolicy:
         timeout: Seconds allowed for one JWKS request.
 
     Raises:
-        InvalidArgumentError: a value is negative, not finite, or zero where
-            zero makes no sense (``ttl``, ``timeout``).
+        InvalidArgumentError: a value is not a number (bools are not), is
+            negative, not finite, or zero where zero makes no sense (``ttl``,
+            ``timeout``).
     """
 
-    ttl: float = attrs.field(default=600.0, validator=_seconds(allow_zero=False))
-    unknown_kid_cooldown: float = attrs.field(default=30.0, validator=_seconds(allow_zero=True))
-    max_stale: float = attrs.field(default=86400.0, validator=_seconds(allow_zero=True))
-    timeout: float = attrs.field(default=5.0, validator=_seconds(allow_zero=False))
+    ttl: float = attrs.field(default=600.0, validator=_POSITIVE_SECONDS)
+    unknown_kid_cooldown: float = attrs.field(default=30.0, validator=_SECONDS)
+    max_stale: float = attrs.field(default=86400.0, validator=_SECONDS)
+    timeout: float = attrs.field(default=5.0, validator=_POSITIVE_SECONDS)
 
 
 @attrs.frozen(eq=False)
@@ -148,10 +135,25 @@ class VerifyKey:
 
 @attrs.frozen
 class _KeySet:
+    """A published key set and its deadlines (monotonic times).
+
+    The freshness rule, owned here: a set is usable until ``fresh_until``;
+    while refreshes fail, :meth:`stale` republishes it usable until
+    ``stale_until``. Lookups compare with ``usable_until`` only: they run on
+    every validation, and a method call there would cost more than the check.
+    """
+
     keys: Mapping[str, VerifyKey]  # never mutated once published
-    refresh_at: float  # monotonic times
+    refresh_at: float
     fresh_until: float
     stale_until: float
+    usable_until: float = attrs.field(
+        default=attrs.Factory(lambda self: self.fresh_until, takes_self=True)
+    )
+
+    def stale(self) -> _KeySet:
+        """This set, usable up to ``stale_until``: its refreshes are failing."""
+        return attrs.evolve(self, usable_until=self.stale_until)
 
 
 def _import_jwk(item: object, previous: Mapping[str, VerifyKey]) -> VerifyKey | None:
@@ -304,10 +306,7 @@ class JwksCache:
         """
         snap = self.snapshot
         now = self._clock()
-        if snap is None or not (
-            now < snap.fresh_until or (self._failing and now < snap.stale_until)
-        ):
-            # (Inlined _usable(): this runs on every validation.)
+        if snap is None or now >= snap.usable_until:
             if may_fetch and self._fetch is not None and not self._in_backoff(now):
                 return None
             raise self._unavailable()
@@ -327,9 +326,7 @@ class JwksCache:
 
     def _usable(self, now: float) -> bool:
         snap = self.snapshot
-        return snap is not None and (
-            now < snap.fresh_until or (self._failing and now < snap.stale_until)
-        )
+        return snap is not None and now < snap.usable_until
 
     def _in_backoff(self, now: float) -> bool:
         return self._failing and now < self._retry_at
@@ -341,7 +338,10 @@ class JwksCache:
         if self._last_error is not None:
             # Its str() starts with its own "jwks: " when it has the operation too.
             detail = "; last fetch: " + str(self._last_error).removeprefix("jwks: ")
-        error = TransportError(f"no usable key set{detail}", operation="jwks")
+        # No keys because the last fetch got no answer in time: a timeout too.
+        timed_out = isinstance(self._last_error, RequestTimeoutError)
+        error_class = RequestTimeoutError if timed_out else TransportError
+        error = error_class(f"no usable key set{detail}", operation="jwks")
         error.__cause__ = self._last_error
         error.__suppress_context__ = True
         return error
@@ -438,11 +438,15 @@ class JwksCache:
             self._fetching = False
             raise
         except Exception as exc:  # any failure keeps the last good key set
-            if isinstance(exc, asyncio.TimeoutError):
-                exc = TransportError(f"request timed out after {timeout:g}s", operation="jwks")
+            if isinstance(exc, asyncio.TimeoutError) and not isinstance(exc, TransportError):
+                # wait_for's own timeout. (The transport's is mapped already,
+                # and from Python 3.11 on is an asyncio.TimeoutError too.)
+                exc = RequestTimeoutError(f"request timed out after {timeout:g}s", operation="jwks")
             # Warn once per outage; the periodic retries log at debug level.
             (_log.debug if self._failing else _log.warning)("JWKS refresh failed: %s", exc)
             self._failing = True
+            if self.snapshot is not None:
+                self.snapshot = self.snapshot.stale()
             self._failures += 1
             now = self._clock()
             delay = min(self.policy.unknown_kid_cooldown, _MAX_FAILURE_BACKOFF)

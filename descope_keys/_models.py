@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
+
+from .errors import InvalidArgumentError
 
 __all__ = ["AccessKey", "AccessKeyStatus", "CreatedAccessKey", "KeyTenant"]
 
@@ -26,7 +28,7 @@ class AccessKeyStatus(str, enum.Enum):
     @classmethod
     def _missing_(cls, value: object) -> AccessKeyStatus | None:
         if not isinstance(value, str):
-            return None
+            raise InvalidArgumentError("status", f"must be a string, not {type(value).__name__}")
         # A pseudo-member, cached so identity comparisons stay stable.
         member = cls._value2member_map_.get(value)
         if member is None:
@@ -40,16 +42,47 @@ class AccessKeyStatus(str, enum.Enum):
         return self.value
 
 
-def _tuple_of_str(value: Any) -> tuple[str, ...]:
+def _tuple_of_str(argument: str, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         return (value,)
+    if not isinstance(value, Iterable):
+        raise InvalidArgumentError(
+            argument, f"must be a list of strings, not {type(value).__name__}"
+        )
     return tuple(value)
 
 
-def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def _frozen_mapping(argument: str, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if value is not None and not isinstance(value, Mapping):
+        raise InvalidArgumentError(argument, f"must be a mapping, not {type(value).__name__}")
     return dict(value or {})
+
+
+# Named converters, one per field: attrs passes a converter the value only,
+# and an error must name its field. (Constructing a value raises only
+# DescopeErrors, like everything else in the package.)
+def _role_names(value: Any) -> tuple[str, ...]:
+    return _tuple_of_str("role_names", value)
+
+
+def _permitted_ips(value: Any) -> tuple[str, ...]:
+    return _tuple_of_str("permitted_ips", value)
+
+
+def _key_tenants(value: Any) -> tuple[KeyTenant, ...]:
+    if not isinstance(value, Iterable) or isinstance(value, (str, bytes)):
+        raise InvalidArgumentError("key_tenants", "must be a list of KeyTenant values")
+    return tuple(value)
+
+
+def _custom_claims(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return _frozen_mapping("custom_claims", value)
+
+
+def _custom_attributes(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return _frozen_mapping("custom_attributes", value)
 
 
 @attrs.frozen
@@ -63,7 +96,7 @@ class KeyTenant:
     """
 
     tenant_id: str
-    role_names: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    role_names: tuple[str, ...] = attrs.field(default=(), converter=_role_names)
     tenant_name: str | None = None
 
 
@@ -91,17 +124,17 @@ class AccessKey:
     id: str
     name: str = ""
     status: AccessKeyStatus = AccessKeyStatus.ACTIVE
-    role_names: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    key_tenants: tuple[KeyTenant, ...] = attrs.field(default=(), converter=tuple)
+    role_names: tuple[str, ...] = attrs.field(default=(), converter=_role_names)
+    key_tenants: tuple[KeyTenant, ...] = attrs.field(default=(), converter=_key_tenants)
     created_time: datetime | None = None
     expire_time: datetime | None = None
     created_by: str = ""
     client_id: str = ""
     bound_user_id: str = ""
-    custom_claims: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    custom_claims: Mapping[str, Any] = attrs.field(factory=dict, converter=_custom_claims)
     description: str = ""
-    permitted_ips: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    custom_attributes: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    permitted_ips: tuple[str, ...] = attrs.field(default=(), converter=_permitted_ips)
+    custom_attributes: Mapping[str, Any] = attrs.field(factory=dict, converter=_custom_attributes)
 
     @property
     def is_active(self) -> bool:

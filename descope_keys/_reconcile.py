@@ -36,9 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
-import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -48,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _endpoints
+from ._http_date import parse_http_date
 from ._retry import Safety
 from .errors import AmbiguousResultError, DescopeError, NotFoundError
 
@@ -202,18 +201,6 @@ class CreateLedger:
             except asyncio.TimeoutError:
                 return False
         return True
-
-
-def _server_now(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Date")
-    if not value:
-        return None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    seconds = when.timestamp()
-    return seconds if math.isfinite(seconds) else None
 
 
 _COMPARED_FIELDS = ("description", "customClaims", "permittedIps", "customAttributes")
@@ -383,14 +370,14 @@ class CreateReconciler:
                 body=search,
                 parse=_whole,
             )
-        except (DescopeError, RuntimeError) as exc:  # RuntimeError: closed meanwhile
+        except DescopeError as exc:  # ClientClosedError too: closed meanwhile
             raise self._ambiguous(
                 f"the search for keys it may have made failed ({type(exc).__name__})", []
             ) from exc
 
     def _window(self, headers: Mapping[str, str]) -> tuple[float, float]:
         elapsed = time.monotonic() - self._started
-        server_now = _server_now(headers)
+        server_now = parse_http_date(headers.get("Date"))
         if server_now is None:
             return self._started_wall - _CLOCK_SLACK, time.time() + _CLOCK_SLACK
         return server_now - elapsed - _DATE_SLACK, server_now + _DATE_SLACK
@@ -426,7 +413,7 @@ class CreateReconciler:
                 )
             except NotFoundError:
                 pass  # gone already: a sibling's reconcile, or an operator, removed it
-            except (DescopeError, RuntimeError) as exc:  # RuntimeError: closed meanwhile
+            except DescopeError as exc:  # ClientClosedError too: closed meanwhile
                 why = f"a key it may have made could not be deleted ({type(exc).__name__})"
                 raise self._ambiguous(why, remaining, plain=failed) from exc
             remaining.pop(0)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar, cast
@@ -33,8 +32,15 @@ import attrs
 from tenacity import AsyncRetrying, RetryCallState
 from tenacity.wait import wait_random_exponential
 
+from ._arguments import number_field
 from ._retry_budget import RetryBudget
-from .errors import AmbiguousResultError, ApiError, NotFoundError, TransportError
+from .errors import (
+    AmbiguousResultError,
+    ApiError,
+    NotFoundError,
+    RequestTimeoutError,
+    TransportError,
+)
 
 __all__ = ["Failure", "Reconcile", "RetryBudget", "RetryPolicy", "Safety", "classify", "run"]
 
@@ -98,16 +104,8 @@ def classify(exc: BaseException) -> Failure:
     return Failure.FINAL
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{attribute.name} must be a number")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a positive, finite number")
-
-
-def _attempts(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("attempts must be an integer >= 1")
+# A wait or a deadline of 0 or infinity is a mistake, not a policy.
+_seconds = number_field(minimum=0.0, exclusive_minimum=True, unit="seconds")
 
 
 @attrs.frozen
@@ -130,13 +128,17 @@ class RetryPolicy:
         initial_wait: Upper bound of the first backoff wait, in seconds.
         max_wait: Upper bound of any single backoff wait, in seconds.
         max_retry_after: Longest ``Retry-After`` the client will sleep for.
+
+    Raises:
+        InvalidArgumentError: ``attempts`` is not an integer >= 1, or a time
+            is not a finite number of seconds > 0 (bools are not numbers).
     """
 
-    attempts: int = attrs.field(default=4, validator=_attempts)
-    deadline: float = attrs.field(default=30.0, validator=_positive)
-    initial_wait: float = attrs.field(default=0.2, validator=_positive)
-    max_wait: float = attrs.field(default=5.0, validator=_positive)
-    max_retry_after: float = attrs.field(default=60.0, validator=_positive)
+    attempts: int = attrs.field(default=4, validator=number_field(minimum=1, integer=True))
+    deadline: float = attrs.field(default=30.0, validator=_seconds)
+    initial_wait: float = attrs.field(default=0.2, validator=_seconds)
+    max_wait: float = attrs.field(default=5.0, validator=_seconds)
+    max_retry_after: float = attrs.field(default=60.0, validator=_seconds)
 
     @classmethod
     def disabled(cls) -> RetryPolicy:
@@ -216,8 +218,13 @@ class _Retrier(Generic[T]):
         try:
             try:
                 return await asyncio.wait_for(self._attempt(), remaining)
+            except TransportError:
+                # The attempt's own failure, already mapped: from Python 3.11
+                # on, a RequestTimeoutError is an asyncio.TimeoutError too,
+                # and must not pass for the deadline's.
+                raise
             except asyncio.TimeoutError as exc:
-                raise TransportError(
+                raise RequestTimeoutError(
                     f"the retry deadline of {self._policy.deadline:g}s ran out",
                     operation=self._operation,
                     request_sent=True,

@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from ._arguments import check_leeway, configuration_errors
 from ._jwks import JwksCache, JwksFetch, JwksPolicy, VerifyKey, load_pinned_keys
 from ._jwt_checks import (
     MAX_TOKEN_CHARS,
@@ -101,6 +102,8 @@ class AccessKeyToken:
         """Whether the token grants ``role``, at project level or in ``tenant``."""
         if tenant is None:
             return role in self.roles
+        if not isinstance(tenant, str):  # a list would not even hash
+            raise InvalidArgumentError("tenant", f"must be a string, not {type(tenant).__name__}")
         claims = self.tenants.get(tenant)
         return claims is not None and role in claims.roles
 
@@ -108,6 +111,8 @@ class AccessKeyToken:
         """Whether the token grants ``permission``, at project level or in ``tenant``."""
         if tenant is None:
             return permission in self.permissions
+        if not isinstance(tenant, str):  # a list would not even hash
+            raise InvalidArgumentError("tenant", f"must be a string, not {type(tenant).__name__}")
         claims = self.tenants.get(tenant)
         return claims is not None and permission in claims.permissions
 
@@ -158,7 +163,8 @@ class TokenValidator:
         project_id: The project whose tokens are accepted (checked against ``iss``).
         fetch: Fetches the JWKS; None only with ``public_key``.
         policy: JWKS caching policy.
-        leeway: Seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
+        leeway: Seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``,
+            from 0 to 3600.
         public_key: Pinned keys (a JWK or JWKS, as a dict or JSON text). With
             it, nothing is ever fetched.
 
@@ -178,17 +184,13 @@ class TokenValidator:
     ) -> None:
         if not isinstance(project_id, str) or not project_id:
             raise ConfigurationError("a project id is required to validate tokens")
-        if (
-            isinstance(leeway, bool)
-            or not isinstance(leeway, (int, float))
-            or not 0 <= leeway <= 3600
-        ):
-            raise ConfigurationError("leeway must be a number of seconds between 0 and 3600")
+        with configuration_errors():
+            checked_leeway = check_leeway(leeway)
         pinned = load_pinned_keys(public_key) if public_key is not None else None
         if pinned is None and fetch is None:
             raise ConfigurationError("either a JWKS fetcher or a public_key is required")
         self._project_id = project_id
-        self._leeway = float(leeway)
+        self._leeway = checked_leeway
         self._cache = JwksCache(fetch, policy, pinned)
         self._headers: dict[str, tuple[str, str]] = {}
         self._verified: dict[str, _Verified] = {}

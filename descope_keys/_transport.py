@@ -9,28 +9,30 @@ the server may have acted on the request.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import math
 import time
-from collections.abc import Mapping
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NamedTuple
 
 import aiohttp
 
 from ._config import Settings
+from ._http_date import parse_http_date
 from ._version import __version__
 from .errors import (
     ApiError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RequestTimeoutError,
     ServerError,
     TransportError,
+    WrongEventLoopError,
 )
 
 __all__ = ["MAX_RESPONSE_BYTES", "SDK_NAME", "Response", "Transport", "parse_retry_after"]
@@ -71,17 +73,72 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        when = parse_http_date(value)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        current = datetime.now(timezone.utc).timestamp() if now is None else now
-        seconds = when.timestamp() - current
+        seconds = when - (time.time() if now is None else now)
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+class _Rule(NamedTuple):
+    """How one aiohttp failure (or a subclass of it) becomes ours."""
+
+    source: type[BaseException]
+    error: type[TransportError]
+    #: False when the request certainly never left: safe to repeat anything.
+    request_sent: bool
+    #: The message, from the failure's class or OS error and the host: what
+    #: a log may show (a response error's text can quote the request line).
+    message: Callable[[BaseException, str], str]
+    #: Whether the failure becomes ``__cause__``. Not for ClientResponseError:
+    #: its request_info holds our request headers, Authorization included.
+    chain: bool = True
+
+
+def _cannot_connect(exc: BaseException, host: str) -> str:
+    os_error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else None
+    return f"cannot connect to {host}: {(os_error and os_error.strerror) or exc}"
+
+
+def _connection_failed(exc: BaseException, host: str) -> str:
+    return f"connection failed: {type(exc).__name__}"
+
+
+# The first rule whose source matches wins, so the most specific come first:
+# a ConnectionTimeoutError is an asyncio.TimeoutError and a ClientError too.
+# In the manner of httpx's map_httpcore_exceptions, as a table rather than a
+# chain of except clauses.
+_RULES: Final = (
+    # No connection was made, so nothing was sent: safe to repeat.
+    _Rule(
+        aiohttp.ConnectionTimeoutError,
+        RequestTimeoutError,
+        False,
+        lambda exc, host: f"timed out connecting to {host}",
+    ),
+    _Rule(aiohttp.ClientConnectorError, TransportError, False, _cannot_connect),
+    _Rule(asyncio.TimeoutError, RequestTimeoutError, True, lambda exc, host: "request timed out"),
+    _Rule(aiohttp.ClientResponseError, TransportError, True, _connection_failed, chain=False),
+    # Reset, disconnect or truncated body after the request went out.
+    _Rule(aiohttp.ClientError, TransportError, True, _connection_failed),
+)
+_MAPPED: Final = tuple(rule.source for rule in _RULES)
+
+
+def _map_error(exc: BaseException, operation: str, host: str) -> TransportError:
+    """Our error for an aiohttp failure (one of ``_MAPPED``), its cause set where safe.
+
+    The caller raises it outside its ``except`` clause: raised inside, the
+    failure would still be reachable as ``__context__``, whatever ``from``
+    says.
+    """
+    rule = next(rule for rule in _RULES if isinstance(exc, rule.source))
+    error = rule.error(rule.message(exc, host), operation=operation, request_sent=rule.request_sent)
+    if rule.chain:
+        error.__cause__ = exc  # (which also suppresses the context, as ``from`` would)
+    return error
 
 
 def _error_fields(body: bytes) -> dict[str, str]:
@@ -140,6 +197,7 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._base_url = settings.base_url
+        self._host = settings.base_url.split("://", 1)[-1]  # for messages
         self._timeout = aiohttp.ClientTimeout(
             total=settings.timeout, sock_connect=min(settings.timeout, 10.0)
         )
@@ -164,7 +222,7 @@ class Transport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise RuntimeError("this client is closed; create a new one")
+            raise ClientClosedError("this client is closed; create a new one")
         loop = asyncio.get_running_loop()
         session = self._session
         if session is None:
@@ -181,7 +239,7 @@ class Transport:
             )
             self._session, self._loop = session, loop
         elif self._loop is not loop:
-            raise RuntimeError(
+            raise WrongEventLoopError(
                 "this client is bound to the event loop it was first used on; "
                 "create one AsyncDescopeKeys per event loop (or use DescopeKeys)"
             )
@@ -211,7 +269,6 @@ class Transport:
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout)
         started = time.perf_counter()
-        unreadable: str | None = None
         try:
             async with session.request(
                 method,
@@ -224,47 +281,22 @@ class Transport:
             ) as resp:
                 raw = await self._read_capped(operation, resp)
                 status, headers = resp.status, resp.headers
-        except aiohttp.ConnectionTimeoutError as exc:
-            # No connection was made, so nothing was sent: safe to repeat.
-            raise TransportError(
-                f"timed out connecting to {self._describe_host()}",
-                operation=operation,
-                request_sent=False,
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise TransportError(
-                f"cannot connect to {self._describe_host()}: {exc.os_error.strerror or exc}",
-                operation=operation,
-                request_sent=False,
-            ) from exc
-        except asyncio.TimeoutError as exc:
-            raise TransportError(
-                "request timed out", operation=operation, request_sent=True
-            ) from exc
-        except aiohttp.ClientResponseError as exc:
-            # Its request_info holds our request headers, Authorization
-            # included: it must not be reachable as __cause__ or __context__,
-            # so the error is raised below, outside this handler.
-            unreadable = type(exc).__name__
-        except aiohttp.ClientError as exc:
-            # Reset, disconnect or truncated body after the request went out.
-            raise TransportError(
-                f"connection failed: {type(exc).__name__}", operation=operation
-            ) from exc
-        if unreadable is not None:
-            raise TransportError(f"connection failed: {unreadable}", operation=operation)
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug(
-                "%s %s %s -> %d in %.1f ms",
-                operation,
-                method,
-                path,
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
-        if not 200 <= status < 300:
-            raise _api_error(operation, status, headers, raw)
-        return Response(status, headers, self._parse(operation, raw))
+        except _MAPPED as exc:
+            error = _map_error(exc, operation, self._host)
+        else:
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug(
+                    "%s %s %s -> %d in %.1f ms",
+                    operation,
+                    method,
+                    path,
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                )
+            if not 200 <= status < 300:
+                raise _api_error(operation, status, headers, raw)
+            return Response(status, headers, self._parse(operation, raw))
+        raise error  # outside the except clause: see _map_error
 
     async def _read_capped(self, operation: str, resp: aiohttp.ClientResponse) -> bytes:
         length = resp.content_length
@@ -300,9 +332,6 @@ class Transport:
                 f"the server answered with a non-JSON body ({len(raw)} bytes)",
                 operation=operation,
             ) from None
-
-    def _describe_host(self) -> str:
-        return self._base_url.split("://", 1)[-1]
 
     async def aclose(self) -> None:
         """Close the session (idempotent). Must run on the loop that owns it."""

@@ -3,9 +3,10 @@
 Every error the SDK raises is a :class:`DescopeError`::
 
     DescopeError
-    ├── ConfigurationError          bad constructor input / missing credentials
+    ├── ConfigurationError          bad client constructor input / missing credentials
     ├── ClientClosedError           the client was closed (also a RuntimeError)
-    ├── InvalidArgumentError        bad call input, raised before any I/O (also a ValueError)
+    ├── WrongEventLoopError         an async client used on another loop (also a RuntimeError)
+    ├── InvalidArgumentError        bad call or value input, before any I/O (also a ValueError)
     ├── TransportError              connect/read failures, timeouts (after retries)
     │   ├── RequestTimeoutError     no answer in time (also a TimeoutError)
     │   └── AmbiguousResultError    a non-idempotent call may or may not have happened
@@ -19,6 +20,14 @@ Every error the SDK raises is a :class:`DescopeError`::
     └── TokenValidationError        .reason: a stable short code
         ├── ExpiredTokenError
         └── UnknownKeyError
+
+Which one bad input raises: the clients' constructors (``AsyncDescopeKeys``,
+``DescopeKeys``) raise :class:`ConfigurationError`; everything else, from
+``RetryPolicy``, ``JwksPolicy`` and ``KeyTenant`` to every method, raises
+:class:`InvalidArgumentError`. Either message starts with the offending
+name, and numbers are checked by one rule (no bools, no NaN or infinity,
+bounds stated), so ``timeout=0`` reads ``timeout: must be a finite number
+of seconds > 0, not 0``.
 
 Messages never contain a management key, an access-key secret or a JWT: they
 are built only from values the SDK controls or the server's error fields.
@@ -46,6 +55,7 @@ __all__ = [
     "TokenValidationError",
     "TransportError",
     "UnknownKeyError",
+    "WrongEventLoopError",
 ]
 
 
@@ -67,6 +77,16 @@ class ClientClosedError(DescopeError, RuntimeError):
 
     Also a :class:`RuntimeError`, which is what using a closed resource
     raises elsewhere in Python.
+    """
+
+
+class WrongEventLoopError(DescopeError, RuntimeError):
+    """An :class:`~descope_keys.AsyncDescopeKeys` was used on another event loop.
+
+    The async client binds to the loop of its first call (its connection
+    pool lives there). Create one client per event loop, or share a
+    :class:`~descope_keys.DescopeKeys` between threads. Also a
+    :class:`RuntimeError`, which is what it was before it had a class.
     """
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from descope_keys import AsyncDescopeKeys, ConfigurationError, RetryPolicy
+from descope_keys import AsyncDescopeKeys, ClientClosedError, ConfigurationError, RetryPolicy
 from tests._aioresponses_compat import compat_aioresponses
 from tests.conftest import MANAGEMENT_KEY, PROJECT_ID
 
@@ -51,7 +53,7 @@ def test_malformed_base_url_is_rejected(url: str) -> None:
         AsyncDescopeKeys(PROJECT_ID, base_url=url)
 
 
-@pytest.mark.parametrize("timeout", [0, -1, "3", True])
+@pytest.mark.parametrize("timeout", [0, -1, "3", True, math.nan, math.inf, 10**400])
 def test_bad_timeout_is_rejected(timeout: object) -> None:
     with pytest.raises(ConfigurationError, match="timeout"):
         AsyncDescopeKeys(PROJECT_ID, timeout=timeout)  # type: ignore[arg-type]
@@ -80,8 +82,9 @@ async def test_aclose_is_idempotent_and_closes_the_session(
     await client.aclose()
     await client.aclose()
     assert session.closed
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(ClientClosedError, match="closed") as info:
         await client.access_keys.delete("K1")
+    assert isinstance(info.value, RuntimeError)
 
 
 def test_repr_shows_no_management_key() -> None:

@@ -15,7 +15,12 @@ import pytest
 
 from descope_keys._jwks import JwksPolicy
 from descope_keys._tokens import TokenValidator
-from descope_keys.errors import TokenValidationError, TransportError, UnknownKeyError
+from descope_keys.errors import (
+    RequestTimeoutError,
+    TokenValidationError,
+    TransportError,
+    UnknownKeyError,
+)
 from tests._jwt_factory import (
     PROJECT_ID,
     FakeClock,
@@ -459,3 +464,45 @@ async def test_a_forked_child_never_schedules_on_its_parents_loop(
     await asyncio.sleep(0.05)
     assert server.requests == 1
     assert not validator._cache._kick_pending
+
+
+async def test_a_fetch_that_outlives_the_jwks_timeout_fails_as_a_request_timeout() -> None:
+    async def hangs(timeout: float) -> tuple[object, str | None]:
+        await asyncio.sleep(30)
+        raise AssertionError("not reached")  # pragma: no cover
+
+    validator = TokenValidator(PROJECT_ID, fetch=hangs, policy=JwksPolicy(timeout=0.05))
+    try:
+        with pytest.raises(RequestTimeoutError, match=r"timed out after 0\.05s") as info:
+            await asyncio.wait_for(validator.validate(token()), 5)
+    finally:
+        await validator.aclose()
+    assert isinstance(info.value, TimeoutError)
+    assert isinstance(info.value.__cause__, RequestTimeoutError)
+
+
+async def test_the_transports_own_timeout_is_kept_as_the_cause() -> None:
+    raised = RequestTimeoutError("request timed out", operation="jwks")
+
+    async def times_out(timeout: float) -> tuple[object, str | None]:
+        raise raised
+
+    validator = TokenValidator(PROJECT_ID, fetch=times_out, policy=POLICY)
+    try:
+        with pytest.raises(RequestTimeoutError) as info:
+            await asyncio.wait_for(validator.validate(token()), 5)
+    finally:
+        await validator.aclose()
+    # Not replaced by the cache's own "timed out after 2s" (from Python 3.11
+    # on, the transport's error is an asyncio.TimeoutError as well).
+    assert info.value.__cause__ is raised
+    assert str(info.value) == "jwks: no usable key set; last fetch: request timed out"
+
+
+async def test_a_key_set_unavailable_for_another_reason_is_no_timeout(
+    validator: TokenValidator, server: JwksServer, clock: FakeClock
+) -> None:
+    server.status = 500
+    with pytest.raises(TransportError) as info:
+        await asyncio.wait_for(validator.validate(token()), 5)
+    assert not isinstance(info.value, TimeoutError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from descope_keys import InvalidArgumentError
 from descope_keys._retry import RetryBudget, RetryPolicy
 
 
@@ -39,11 +40,18 @@ def test_policy_is_frozen() -> None:
         {"initial_wait": -1},
         {"max_wait": float("nan")},
         {"max_retry_after": 0},
+        {"deadline": "x"},
+        {"max_wait": None},
+        {"initial_wait": False},
+        {"attempts": "4"},
     ],
 )
 def test_policy_rejects_unusable_values(kwargs: dict[str, object]) -> None:
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises(InvalidArgumentError) as info:
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+    (field,) = kwargs
+    assert info.value.argument == field
+    assert str(info.value).startswith(f"{field}: must be ")
 
 
 def test_policy_docstring_documents_every_field() -> None:

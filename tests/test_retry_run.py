@@ -17,6 +17,7 @@ from descope_keys.errors import (
     BadRequestError,
     NotFoundError,
     RateLimitError,
+    RequestTimeoutError,
     ServerError,
     TransportError,
 )
@@ -40,7 +41,8 @@ def maybe_sent() -> TransportError:
 
 
 def timed_out() -> TransportError:
-    exc = TransportError("request timed out", operation=OP)
+    # What the transport raises when one attempt runs out of time.
+    exc = RequestTimeoutError("request timed out", operation=OP)
     exc.__cause__ = asyncio.TimeoutError()
     return exc
 
@@ -356,8 +358,19 @@ async def test_a_retry_attempt_is_cut_off_at_the_deadline() -> None:
         await asyncio.wait_for(run(policy, OP, Safety.IDEMPOTENT, slow_after_first), 5)
     assert time.monotonic() - started < 0.6
     assert "deadline" in str(info.value)
+    assert isinstance(info.value, RequestTimeoutError)
     assert info.value.request_sent
     assert calls == 2
+
+
+async def test_a_retry_attempt_that_times_out_itself_is_not_the_deadline() -> None:
+    # A RequestTimeoutError is an asyncio.TimeoutError too (Python 3.11+):
+    # the deadline's wait_for must let the attempt's own one through.
+    script = Script(server(503), timed_out())
+    with pytest.raises(RequestTimeoutError) as info:
+        await call(script, policy=RetryPolicy(attempts=2, deadline=30.0, initial_wait=0.001))
+    assert str(info.value) == f"{OP}: request timed out (after 2 attempts)"
+    assert script.calls == 2
 
 
 # -- cancellation ---------------------------------------------------------------

@@ -8,7 +8,14 @@ import json
 import pytest
 from aiohttp import web
 
-from descope_keys import AsyncDescopeKeys, RetryPolicy, ServerError, TransportError
+from descope_keys import (
+    AsyncDescopeKeys,
+    RequestTimeoutError,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    WrongEventLoopError,
+)
 from tests._servers import closed_port, serve
 from tests._wire import key_json
 from tests.conftest import MANAGEMENT_KEY, PROJECT_ID
@@ -51,8 +58,9 @@ async def test_slow_server_times_out_as_transport_error() -> None:
     app = web.Application()
     app.router.add_get("/v1/mgmt/accesskey", slow)
     async with serve(app) as url, make_client(url, timeout=0.2) as client:
-        with pytest.raises(TransportError, match="timed out") as info:
+        with pytest.raises(RequestTimeoutError, match="timed out") as info:
             await asyncio.wait_for(client.access_keys.load("K1"), 5)
+    assert isinstance(info.value, TimeoutError)
     assert info.value.request_sent is True
     assert isinstance(info.value.__cause__, asyncio.TimeoutError)
 
@@ -124,8 +132,9 @@ async def test_client_is_bound_to_its_first_loop() -> None:
     app.router.add_get("/v1/mgmt/accesskey", load)
     async with serve(app) as url, make_client(url) as client:
         await client.access_keys.load("K1")
-        with pytest.raises(RuntimeError, match="bound to the event loop"):
+        with pytest.raises(WrongEventLoopError, match="bound to the event loop") as info:
             await asyncio.to_thread(asyncio.run, client.access_keys.load("K1"))
+    assert isinstance(info.value, RuntimeError)
 
 
 async def test_a_compressed_body_is_capped_as_it_is_decompressed() -> None:

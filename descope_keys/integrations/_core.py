@@ -29,6 +29,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Final, Protocol
 
+from .._arguments import check_collection
 from .._jwt_checks import MAX_TOKEN_CHARS
 from .._tokens import AccessKeyToken
 from ..errors import ApiError, InvalidArgumentError, TokenValidationError, TransportError
@@ -172,16 +173,12 @@ def _unavailable(exc: TransportError | ApiError) -> Denial:
 
 
 def _names(argument: str, values: Iterable[str]) -> tuple[str, ...]:
-    # A bare string would silently become a requirement per character.
-    if isinstance(values, str):
-        raise InvalidArgumentError(argument, "must be a list of strings, not a string")
-    try:
-        names = tuple(values)
-    except TypeError:
-        raise InvalidArgumentError(argument, "must be a list of strings") from None
-    if not all(isinstance(name, str) and name for name in names):
-        raise InvalidArgumentError(argument, "must hold non-empty strings")
-    return names
+    names: list[str] = []
+    for name in check_collection(argument, values, what="strings"):
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError(argument, "must hold non-empty strings")
+        names.append(name)
+    return tuple(names)
 
 
 class Requirement:
