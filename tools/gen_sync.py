@@ -11,7 +11,10 @@ a sync twin with the same parameters, annotations, defaults, return type and
 docstring: coroutine methods run on the portal's loop thread, properties are
 forwarded, ``aclose``/``__aenter__``/``__aexit__`` become ``close``/
 ``__enter__``/``__exit__``, private members are skipped. A property returning
-another async class becomes a property returning its sync wrapper. Methods
+another async class becomes a property returning its sync wrapper; a plain
+root method returning one (a factory) returns a new sync wrapper around the
+object it makes, which is made again from the child's client after a fork.
+Methods
 marked ``@sync_override(...)`` in ``descope_keys/_sync_overrides.py`` keep
 their signature and delegate to the hand-written function instead.
 
@@ -40,10 +43,12 @@ OVERRIDES_MODULE = "_sync_overrides"
 MARKER = "sync_override"
 
 # (module, async class); the first is the root the portal builds and holds,
-# the others are reached through properties of the root.
+# the others are reached through properties of the root or made by its plain
+# methods (factories).
 SOURCES: tuple[tuple[str, str], ...] = (
     ("_client", "AsyncDescopeKeys"),
     ("_access_keys", "AsyncAccessKeys"),
+    ("_credentials", "AsyncAccessKeyCredentials"),
 )
 
 # Identifier renames, applied to class names, member names, annotation names
@@ -51,6 +56,7 @@ SOURCES: tuple[tuple[str, str], ...] = (
 RENAMES: dict[str, str] = {
     "AsyncDescopeKeys": "DescopeKeys",
     "AsyncAccessKeys": "AccessKeys",
+    "AsyncAccessKeyCredentials": "AccessKeyCredentials",
     "aclose": "close",
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
@@ -110,6 +116,7 @@ class _Context:
     names: set[str] = field(default_factory=set)  # referenced by emitted signatures
     targets: dict[str, str] = field(default_factory=dict)  # async class -> target expression
     wrappers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    factories: dict[str, str] = field(default_factory=dict)  # async class -> root method
 
     def rename(self, name: str) -> str:
         new = self.renames.get(name)
@@ -238,15 +245,28 @@ def _resolve_targets(sources: Sequence[_Source], ctx: _Context) -> None:
             returned = _annotation_class(func)
             if returned not in by_name or func.name == "__aenter__":
                 continue
-            if "property" not in _decorator_names(func):
+            is_property = "property" in _decorator_names(func)
+            if not is_property and not (
+                isinstance(func, ast.FunctionDef) and not func.decorator_list
+            ):
                 raise GenerationError(
                     f"{source.name}.{func.name} returns {returned}: only properties may"
+                    " (or plain root methods, as factories)"
+                )
+            if not is_property and source is not sources[0]:
+                raise GenerationError(
+                    f"{source.name}.{func.name} returns {returned}: factories belong to the root"
                 )
             if returned in ctx.targets:
                 raise GenerationError(f"{returned} is reachable twice")
-            ctx.targets[returned] = f"{ctx.targets[source.name]}.{func.name}"
-            wrappers.append((func.name, returned))
-            pending.append(by_name[returned])
+            if is_property:
+                ctx.targets[returned] = f"{ctx.targets[source.name]}.{func.name}"
+                wrappers.append((func.name, returned))
+                pending.append(by_name[returned])
+            else:
+                # Made per call, around the object of this process: see _FACTORY_INIT.
+                ctx.targets[returned] = "self._live"
+                ctx.factories[returned] = func.name
     for source in sources:
         if source.name not in ctx.targets:
             raise GenerationError(f"{source.name} is not reachable from {sources[0].name}")
@@ -346,6 +366,31 @@ def _import_statements(tree: ast.Module) -> Iterator[ast.ImportFrom]:
             yield from (n for n in node.body if isinstance(n, ast.ImportFrom))
 
 
+# The constructor of a class a factory makes. The portal replaces its
+# target in a fork child; the wrapper then makes its object again from the
+# child's client, so that no state of the parent's (a cached token, a task of
+# the parent's loop) is used in the child.
+_FACTORY_INIT = """
+    def __init__(
+        self, portal: Portal[{root}], build: Callable[[{root}], {cls}]
+    ) -> None:
+        \"\"\"Built by {maker}(); not meant to be created directly.\"\"\"
+        self._portal = portal
+        self._build = build
+        self._owner = portal.target
+        self._target = build(self._owner)
+
+    @property
+    def _live(self) -> {cls}:
+        \"\"\"The {cls} of this process's client (made again after a fork).\"\"\"
+        owner = self._portal.target
+        if owner is not self._owner:
+            self._target = self._build(owner)
+            self._owner = owner
+        return self._target
+"""
+
+
 def _emit_class(
     source: _Source,
     is_root: bool,
@@ -363,7 +408,12 @@ def _emit_class(
             doc = ROOT_INTRO + (doc[sections.start() + 1 :] if sections else "    ")
         out.append(_quote_docstring(doc, "    "))
     wrappers = ctx.wrappers.get(source.name, [])
-    if not is_root:
+    if source.name in ctx.factories:
+        if wrappers:
+            raise GenerationError(f"{source.name}: a factory-made class with properties of classes")
+        maker = f"{ctx.rename(root_async)}.{ctx.factories[source.name]}"
+        out.append(_FACTORY_INIT.format(root=root_async, cls=source.name, maker=maker))
+    elif not is_root:
         out.append(
             f"\n    def __init__(self, portal: Portal[{root_async}]) -> None:\n"
             f'        """Built by {ctx.rename(root_async)}; not meant to be created directly."""\n'
@@ -440,6 +490,11 @@ def _emit_member(
             body = [f"return self._{func.name}"]
         else:
             body = [f"return {target}.{func.name}"]
+    elif _annotation_class(func) in ctx.factories:
+        made = _annotation_class(func)
+        assert made is not None
+        build = f"{func.name}({_call_arguments(func.args)})"
+        body = [f"return {ctx.rename(made)}(self._portal, lambda client: client.{build})"]
     elif isinstance(func, ast.AsyncFunctionDef):
         body = [f"self._portal.run({call})" if returns_none else f"return self._portal.run({call})"]
     else:
@@ -484,6 +539,11 @@ def generate(renames: dict[str, str] | None = None) -> str:
     grouped.setdefault((1, "_portal"), set()).update({"Portal", "rename_repr"})
     if overrides:
         grouped.setdefault((1, ""), set()).add(OVERRIDES_MODULE)
+    if ctx.factories:
+        grouped.setdefault((0, "collections.abc"), set()).add("Callable")
+        for made in ctx.factories:
+            module = next(s.module for s in sources if s.name == made)
+            grouped.setdefault((1, module), set()).add(made)
     stdlib = ["import functools"] + [
         f"from {module} import {', '.join(sorted(n))}"
         for (level, module), n in sorted(grouped.items())
