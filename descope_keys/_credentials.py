@@ -389,7 +389,10 @@ class AsyncAccessKeyCredentials:
         self._error, self._error_tb = error, error.__traceback__
         state = self._state
         serving = state is not None and time.monotonic() < state.expires_at
-        _log.warning(
+        # A warning only while the failure is hidden behind a valid token;
+        # otherwise the callers get the error itself and report it as they see fit.
+        _log.log(
+            logging.WARNING if serving else logging.DEBUG,
             "refreshing the access-key session token failed (%s: %s); %s; next attempt in %.1f s",
             type(error).__name__,
             error,
