@@ -11,6 +11,11 @@ One module per framework, all built on the same core:
   for a sync ``DescopeKeys`` and a Flask ``require(...)`` decorator; token at
   ``environ["descope_keys.token"]``.
 
+On the calling side, machines send their access key's session token with
+``access_key_auth(creds)`` (:mod:`descope_keys.integrations.aiohttp`, a client
+middleware) or ``AccessKeyAuth(creds)`` (:mod:`descope_keys.integrations.httpx`,
+:mod:`descope_keys.integrations.requests`; extras ``httpx`` and ``requests``).
+
 Every refusal is a small JSON body ``{"error": CODE, "reason": REASON}``:
 
 =====  ======================  ====================================================

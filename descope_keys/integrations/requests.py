@@ -59,13 +59,6 @@ class AccessKeyAuth(AuthBase):
     def __repr__(self) -> str:
         return f"AccessKeyAuth({self._credentials!r})"
 
-    def __eq__(self, other: object) -> bool:
-        # requests compares auths when merging session and request settings.
-        return isinstance(other, AccessKeyAuth) and other._credentials is self._credentials
-
-    def __hash__(self) -> int:
-        return id(self._credentials)
-
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         sent = self._credentials.authorization()
         request.headers["Authorization"] = sent
