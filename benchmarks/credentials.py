@@ -11,13 +11,19 @@ tokens live 10 minutes: every timed call is warm):
   thread), the median of several rounds.
 - ``http``: microseconds per request of each client (aiohttp, httpx async,
   httpx sync, requests) against a trivial aiohttp server in a child process,
-  ``bare`` (the same ``Authorization`` header set by hand) and ``adapter``
+  ``bare`` (the same ``Authorization`` header as the client's default
+  header: the least a client can do to send it) and ``adapter``
   (``access_key_auth`` / ``AccessKeyAuth``), interleaved over rounds; the
   difference is what the adapter adds. Sequential requests on keep-alive
   connections, so a figure is one request's whole client-side path.
 - ``in_process``: the same difference without a network, for the clients that
   can be given a mock transport (httpx's ``MockTransport``, a requests
-  adapter that answers at once): the adapter's own work, with less noise.
+  adapter that answers at once).
+- ``own_work_us``: each adapter alone, for one request answered 200: the
+  aiohttp middleware around a handler that answers at once, httpx's auth
+  flow driven by hand, the requests auth and its response hook. This is what
+  an adapter adds to a request, without the client's stack around it, and
+  the figure that a shared machine disturbs least.
 
 Run::
 
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -165,14 +172,14 @@ async def _async_clients(
         creds = client.credentials(secret)
         header = {"Authorization": await creds.authorization()}
         async with (
-            aiohttp.ClientSession() as bare,
+            aiohttp.ClientSession(headers=header) as bare,
             aiohttp.ClientSession(middlewares=[access_key_auth(creds)]) as authed,
-            httpx.AsyncClient() as hx_bare,
+            httpx.AsyncClient(headers=header) as hx_bare,
             httpx.AsyncClient(auth=HttpxAuth(creds)) as hx_authed,
         ):
 
             async def aiohttp_bare() -> None:
-                async with bare.get(url, headers=header) as r:
+                async with bare.get(url) as r:
                     await r.read()
 
             async def aiohttp_adapter() -> None:
@@ -180,7 +187,7 @@ async def _async_clients(
                     await r.read()
 
             async def httpx_bare() -> None:
-                await hx_bare.get(url, headers=header)
+                await hx_bare.get(url)
 
             async def httpx_adapter() -> None:
                 await hx_authed.get(url)
@@ -211,16 +218,17 @@ def _sync_clients(
         c: {"bare": [], "adapter": []} for c in ("httpx_sync", "requests")
     }
     with (
-        httpx.Client() as hx_bare,
+        httpx.Client(headers=header) as hx_bare,
         httpx.Client(auth=HttpxAuth(creds)) as hx_authed,
         requests.Session() as rq_bare,
         requests.Session() as rq_authed,
     ):
+        rq_bare.headers.update(header)
         rq_authed.auth = RequestsAuth(creds)
         pairs: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
-            "httpx_sync": (lambda: hx_bare.get(url, headers=header), lambda: hx_authed.get(url)),
+            "httpx_sync": (lambda: hx_bare.get(url), lambda: hx_authed.get(url)),
             "requests": (
-                lambda: rq_bare.get(url, headers=header, timeout=10),
+                lambda: rq_bare.get(url, timeout=10),
                 lambda: rq_authed.get(url, timeout=10),
             ),
         }
@@ -269,42 +277,110 @@ def _in_process(
         c: {"bare": [], "adapter": []} for c in ("httpx_sync", "requests", "httpx_async")
     }
     with (
-        httpx.Client(transport=transport) as hx_bare,
+        httpx.Client(transport=transport, headers=header) as hx_bare,
         httpx.Client(transport=transport, auth=HttpxAuth(creds)) as hx_authed,
         requests.Session() as rq_bare,
         requests.Session() as rq_authed,
     ):
         for session in (rq_bare, rq_authed):
             session.mount("http://", _AnswerAdapter())
+        rq_bare.headers.update(header)
         rq_authed.auth = RequestsAuth(creds)
-        for _ in range(rounds):
-            timings["httpx_sync"]["bare"].append(
-                _sync_us(lambda: hx_bare.get(url, headers=header), n)
-            )
-            timings["httpx_sync"]["adapter"].append(_sync_us(lambda: hx_authed.get(url), n))
-            timings["requests"]["bare"].append(
-                _sync_us(lambda: rq_bare.get(url, headers=header), n)
-            )
-            timings["requests"]["adapter"].append(_sync_us(lambda: rq_authed.get(url), n))
+        calls: dict[str, dict[str, Callable[[], object]]] = {
+            "httpx_sync": {"bare": lambda: hx_bare.get(url), "adapter": lambda: hx_authed.get(url)},
+            "requests": {"bare": lambda: rq_bare.get(url), "adapter": lambda: rq_authed.get(url)},
+        }
+        for round_ in range(rounds):
+            order = ("bare", "adapter") if round_ % 2 else ("adapter", "bare")
+            for name, variants in calls.items():
+                for variant in order:
+                    timings[name][variant].append(_sync_us(variants[variant], n))
 
     async def async_part() -> None:
         async with async_creds_factory() as aclient:
             acreds = aclient.credentials(secret)
             aheader = {"Authorization": await acreds.authorization()}
             async with (
-                httpx.AsyncClient(transport=transport) as bare,
+                httpx.AsyncClient(transport=transport, headers=aheader) as bare,
                 httpx.AsyncClient(transport=transport, auth=HttpxAuth(acreds)) as authed,
             ):
-                for _ in range(rounds):
-                    timings["httpx_async"]["bare"].append(
-                        await _async_us(lambda: bare.get(url, headers=aheader), n)
-                    )
-                    timings["httpx_async"]["adapter"].append(
-                        await _async_us(lambda: authed.get(url), n)
-                    )
+                variants = {"bare": lambda: bare.get(url), "adapter": lambda: authed.get(url)}
+                for round_ in range(rounds):
+                    order = ("bare", "adapter") if round_ % 2 else ("adapter", "bare")
+                    for variant in order:
+                        timings["httpx_async"][variant].append(
+                            await _async_us(variants[variant], n)
+                        )
 
     asyncio.run(async_part())
     return _summarise(timings)
+
+
+class _Answered:
+    """A stand-in aiohttp response: the middleware reads only ``status``."""
+
+    status = 200
+
+
+def _own_work(
+    sync_creds: Any, async_client: Callable[[], AsyncDescopeKeys], secret: str, rounds: int, n: int
+) -> dict[str, float]:
+    url = "http://bench.invalid/bench"
+    ok = httpx.Response(200)
+    hx_auth = HttpxAuth(sync_creds)
+    hx_request = httpx.Request("GET", url)
+
+    def httpx_sync() -> None:
+        flow = hx_auth.sync_auth_flow(hx_request)
+        next(flow)
+        with contextlib.suppress(StopIteration):
+            flow.send(ok)
+
+    rq_auth = RequestsAuth(sync_creds)
+    prepared = requests.Request("GET", url).prepare()
+    answered = requests.Response()
+    answered.status_code = 200
+    answered.request = prepared
+
+    def requests_sync() -> None:
+        prepared.hooks = {"response": []}
+        rq_auth(prepared)
+        for hook in prepared.hooks["response"]:
+            hook(answered)
+
+    figures = {
+        "httpx_sync": _median([_sync_us(httpx_sync, n) for _ in range(rounds)]),
+        "requests": _median([_sync_us(requests_sync, n) for _ in range(rounds)]),
+    }
+
+    async def async_part() -> None:
+        async with async_client() as client:
+            creds = client.credentials(secret)
+            await creds.authorization()
+            middleware = access_key_auth(creds)
+            request: Any = type("Request", (), {"headers": {}, "body": None})()
+
+            async def handler(request: Any) -> Any:
+                return _Answered()
+
+            async def aiohttp_call() -> None:
+                await middleware(request, handler)
+
+            hx_async = HttpxAuth(creds)
+
+            async def httpx_async() -> None:
+                flow = hx_async.async_auth_flow(hx_request)
+                await flow.__anext__()
+                with contextlib.suppress(StopAsyncIteration):
+                    await flow.asend(ok)
+
+            figures["aiohttp"] = _median([await _async_us(aiohttp_call, n) for _ in range(rounds)])
+            figures["httpx_async"] = _median(
+                [await _async_us(httpx_async, n) for _ in range(rounds)]
+            )
+
+    asyncio.run(async_part())
+    return figures
 
 
 def _summarise(timings: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
@@ -331,7 +407,8 @@ def main(quick: bool = False) -> dict[str, Any]:
 
     Returns:
         ``authorization_us`` (async and sync), ``http`` and ``in_process``
-        (per client: bare, adapter and added µs per request), ``exchanges``
+        (per client: bare, adapter and added µs per request), ``own_work_us``
+        (each adapter alone, µs per request), ``exchanges``
         (how many the whole run made), and ``goal``.
     """
     rounds = 3 if quick else 9
@@ -355,6 +432,9 @@ def main(quick: bool = False) -> dict[str, Any]:
                 return AsyncDescopeKeys(emu.project_id, base_url=emu.base_url)
 
             in_process = _in_process(client, async_client, secret, rounds, mock_calls)
+            own_work = _own_work(
+                client.credentials(secret), async_client, secret, rounds, calls // 10
+            )
         exchanges = emu.request_counts["/v1/auth/accesskey/exchange"]
     return {
         "benchmark": "credentials",
@@ -367,6 +447,7 @@ def main(quick: bool = False) -> dict[str, Any]:
         "authorization_us": {"async": async_auth, "sync": sync_auth},
         "http": _summarise(timings),
         "in_process": in_process,
+        "own_work_us": own_work,
         # One per credentials object: every timed call was warm.
         "exchanges": exchanges,
         "goal": {
