@@ -277,4 +277,31 @@ def evaluate(cases: Cases, machine: Mapping[str, Any]) -> list[dict[str, Any]]:
             ),
             source="issue 7 (web integrations)",
         ),
+        *_credentials_goals(context),
     ]
+
+
+def _credentials_goals(context: tuple[Cases, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    creds = _result(context[0], "credentials")
+    goals = []
+    for side, limit in (("async", 1.0), ("sync", 2.0)):
+        measured = _num(dig(creds, "authorization_us", side, "authorization"))
+        floor = _num(dig(creds, "authorization_us", "async", "await_floor"))
+        goals.append(
+            _goal(
+                context,
+                f"Warm {side} authorization() under {limit:g} µs"
+                + (" (caller's thread)" if side == "sync" else ""),
+                "credentials",
+                measured,
+                f"{_fmt(measured, 3)} µs",
+                f"< {limit:g} µs",
+                lambda us, limit=limit: us < limit,
+                lambda measured=measured, floor=floor: (
+                    f"a warm call took {_fmt(measured, 3)} µs; awaiting an empty "
+                    f"coroutine took {_fmt(floor, 3)} µs on this run."
+                ),
+                source="issue 12 (credentials)",
+            )
+        )
+    return goals

@@ -13,10 +13,11 @@ import attrs as _attrs
 
 from ._access_keys import AsyncAccessKeys
 from ._client import AsyncDescopeKeys
+from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy
 from ._jwks import JwksPolicy
 from ._models import AccessKey, AccessKeyStatus, CreatedAccessKey, KeyTenant
 from ._retry import RetryPolicy
-from ._sync import AccessKeys, DescopeKeys
+from ._sync import AccessKeyCredentials, AccessKeys, DescopeKeys
 from ._tokens import AccessKeyToken, TenantClaims
 from .errors import (
     AmbiguousResultError,
@@ -41,11 +42,13 @@ from .errors import (
 
 __all__ = [
     "AccessKey",
+    "AccessKeyCredentials",
     "AccessKeyStatus",
     "AccessKeyToken",
     "AccessKeys",
     "AmbiguousResultError",
     "ApiError",
+    "AsyncAccessKeyCredentials",
     "AsyncAccessKeys",
     "AsyncDescopeKeys",
     "AuthenticationError",
@@ -62,6 +65,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RefreshPolicy",
     "RequestTimeoutError",
     "RetryPolicy",
     "ServerError",

@@ -60,6 +60,7 @@ def check_number(
     minimum: float,
     exclusive_minimum: bool = False,
     maximum: float = math.inf,
+    exclusive_maximum: bool = False,
     integer: bool = False,
     unit: str = "",
 ) -> float:
@@ -70,7 +71,8 @@ def check_number(
         value: What the caller gave.
         minimum: The lowest allowed value (excluded with ``exclusive_minimum``).
         exclusive_minimum: ``minimum`` itself is out (a zero timeout makes no sense).
-        maximum: The highest allowed value (included).
+        maximum: The highest allowed value (excluded with ``exclusive_maximum``).
+        exclusive_maximum: ``maximum`` itself is out (a fraction of a whole).
         integer: Only ints are allowed (a count, not a duration).
         unit: Named in the message (``"seconds"``).
 
@@ -81,7 +83,8 @@ def check_number(
     if unit:
         kind += f" of {unit}"
     low = f"> {minimum:g}" if exclusive_minimum else f">= {minimum:g}"
-    expected = f"{kind} {low}" if maximum == math.inf else f"{kind} {low} and <= {maximum:g}"
+    high = f"< {maximum:g}" if exclusive_maximum else f"<= {maximum:g}"
+    expected = f"{kind} {low}" if maximum == math.inf else f"{kind} {low} and {high}"
     # bool is an int, but True seconds or attempts is a mistake, not a number.
     if (
         isinstance(value, bool)
@@ -96,8 +99,9 @@ def check_number(
         except OverflowError:  # an int too large for a float
             number = math.inf
     below = number <= minimum if exclusive_minimum else number < minimum
+    above = number >= maximum if exclusive_maximum else number > maximum
     # NaN compares false with everything: it is caught by isfinite, not the bounds.
-    if below or number > maximum or not (integer or math.isfinite(number)):
+    if below or above or not (integer or math.isfinite(number)):
         shown = repr(value)
         if len(shown) > 32:  # an int of hundreds of digits: they say nothing
             shown = "a number that large"
@@ -110,6 +114,7 @@ def number_field(
     minimum: float,
     exclusive_minimum: bool = False,
     maximum: float = math.inf,
+    exclusive_maximum: bool = False,
     integer: bool = False,
     unit: str = "",
 ) -> Callable[[object, attrs.Attribute[Any], object], None]:
@@ -122,6 +127,7 @@ def number_field(
             minimum=minimum,
             exclusive_minimum=exclusive_minimum,
             maximum=maximum,
+            exclusive_maximum=exclusive_maximum,
             integer=integer,
             unit=unit,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -12,13 +13,14 @@ from ._access_keys import AsyncAccessKeys
 from ._arguments import check_claims, check_leeway, check_secret, check_str, configuration_errors
 from ._call import Caller
 from ._config import ENV_PUBLIC_KEY, Settings
+from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy, credentials_exchange
 from ._jwks import JwksPolicy
 from ._reconcile import CreateLedger
 from ._retry import RetryPolicy, Safety
 from ._retry_budget import RetryBudget
 from ._tokens import AccessKeyToken, TokenValidator
 from ._transport import Transport
-from .errors import ConfigurationError, TransportError
+from .errors import ClientClosedError, ConfigurationError, TransportError
 
 __all__ = ["AsyncDescopeKeys"]
 
@@ -87,6 +89,8 @@ class AsyncDescopeKeys:
             None if management_key is None else self._api.authorized(management_key),
             self._creates.reconciler,
         )
+        # Weak: credentials nobody holds any more need no stopping at close.
+        self._credentials: weakref.WeakSet[AsyncAccessKeyCredentials] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return (
@@ -155,6 +159,52 @@ class AsyncDescopeKeys:
             raise TransportError("the exchange response carries no sessionJwt", operation=operation)
         return await self._validator.validate_issued(jwt, audience=audience)
 
+    def credentials(
+        self,
+        access_key: str | None = None,
+        *,
+        custom_claims: Mapping[str, Any] | None = None,
+        selected_tenant: str | None = None,
+        audience: str | None = None,
+        refresh: RefreshPolicy = RefreshPolicy(),
+    ) -> AsyncAccessKeyCredentials:
+        """Credentials for an access key: its session token, cached and refreshed ahead of expiry.
+
+        No I/O here: the first ``token()`` or ``authorization()`` exchanges.
+        Every refresh sends the same options. Closing this client stops the
+        credentials' refreshes.
+
+        Args:
+            access_key: The key's cleartext secret (default: env
+                ``DESCOPE_ACCESS_KEY``).
+            custom_claims: As for ``exchange_access_key``.
+            selected_tenant: As for ``exchange_access_key``.
+            audience: As for ``exchange_access_key``.
+            refresh: When the token is refreshed and how failed refreshes back off.
+
+        Raises:
+            ConfigurationError: no access key given and none in the environment.
+            InvalidArgumentError: an unusable argument.
+            ClientClosedError: this client is closed.
+        """
+        if self._transport.closed:
+            raise ClientClosedError("this client is closed; create a new one")
+        exchange = credentials_exchange(
+            self.exchange_access_key,
+            access_key,
+            custom_claims=custom_claims,
+            selected_tenant=selected_tenant,
+            audience=audience,
+        )
+        creds = AsyncAccessKeyCredentials(
+            exchange,
+            project_id=self._settings.project_id,
+            selected_tenant=selected_tenant,
+            policy=refresh,
+        )
+        self._credentials.add(creds)
+        return creds
+
     async def validate_token(self, jwt: str, *, audience: str | None = None) -> AccessKeyToken:
         """Validate a session JWT locally against the cached JWKS.
 
@@ -179,6 +229,8 @@ class AsyncDescopeKeys:
 
     async def aclose(self) -> None:
         """Close the HTTP session and stop background key refreshes (idempotent)."""
+        for credentials in list(self._credentials):
+            credentials._stop()
         await self._validator.aclose()
         await self._api.aclose()
 

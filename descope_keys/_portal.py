@@ -425,6 +425,16 @@ class Portal(Generic[_T]):
         """True once :meth:`close` was called."""
         return self._closed
 
+    def open_target(self) -> _T:
+        """The target, for a wrapper about to make an object from it.
+
+        Raises:
+            ClientClosedError: the client was closed: what it made could never run.
+        """
+        if self._closed:
+            raise self._closed_error("is closed; create a new one")
+        return self.target
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop, while its thread runs."""

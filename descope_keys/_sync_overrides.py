@@ -11,14 +11,15 @@ names a method that does not exist.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from ._sync import DescopeKeys
+    from ._sync import AccessKeyCredentials, DescopeKeys
     from ._tokens import AccessKeyToken
 
-__all__ = ["sync_override", "validate_token"]
+__all__ = ["credentials_authorization", "credentials_token", "sync_override", "validate_token"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -45,3 +46,29 @@ def validate_token(self: DescopeKeys, jwt: str, *, audience: str | None = None) 
         return token
     # Cold or expired key set, or an unknown kid: the fetch needs the loop.
     return self._portal.run(client.validate_token(jwt, audience=audience))
+
+
+# Warm credentials answer in the caller's thread. The async credentials keep
+# their token and its schedule in one object that the loop thread replaces
+# whole, so one attribute read sees a consistent state without a lock. The
+# owner check is the fork guard: in a child the portal holds a new client,
+# and the parent's token must not be reused there.
+
+
+@sync_override("AsyncAccessKeyCredentials.token")
+def credentials_token(self: AccessKeyCredentials) -> AccessKeyToken:
+    if self._owner is self._portal.target:
+        state = self._target._state
+        if state is not None and time.monotonic() < state.refresh_at:
+            return state.token
+    # Cold, near expiry, or forked: the exchange (or the wait for it) needs the loop.
+    return self._portal.run(self._live.token())
+
+
+@sync_override("AsyncAccessKeyCredentials.authorization")
+def credentials_authorization(self: AccessKeyCredentials) -> str:
+    if self._owner is self._portal.target:
+        state = self._target._state
+        if state is not None and time.monotonic() < state.refresh_at:
+            return state.header
+    return self._portal.run(self._live.authorization())

@@ -34,6 +34,7 @@ CASES = {
     "memory",
     "scaling",
     "jwks_rate",
+    "credentials",
 }
 CHARTS = {
     "validation.png",

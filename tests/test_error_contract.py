@@ -89,9 +89,12 @@ NOT_WALKED = {
     "AsyncDescopeKeys.aclose": "no arguments",
     "DescopeKeys.close": "no arguments",
     "RetryPolicy.disabled": "no arguments",
+    "AsyncAccessKeyCredentials.__init__": "made by client.credentials()",
+    "AccessKeyCredentials.__init__": "made by client.credentials()",
 }
 
-CLIENT_METHODS = {"AsyncDescopeKeys", "AsyncAccessKeys", "DescopeKeys", "AccessKeys"}
+CREDENTIALS = {"AsyncAccessKeyCredentials", "AccessKeyCredentials"}
+CLIENT_METHODS = {"AsyncDescopeKeys", "AsyncAccessKeys", "DescopeKeys", "AccessKeys", *CREDENTIALS}
 
 
 def public_classes() -> list[type]:
@@ -524,3 +527,50 @@ def test_the_created_key_and_token_values_are_walked_too() -> None:
     assert instance_of(CreatedAccessKey).key.id == "K1"
     assert isinstance(instance_of(AccessKeyToken), AccessKeyToken)
     assert instance_of(TenantClaims) == TenantClaims()
+
+
+# -- credentials --------------------------------------------------------------
+
+CREDENTIALS_CASES = cases(kinds=CREDENTIALS)
+
+
+@pytest.mark.parametrize(("cls", "attribute", "name", "value"), CREDENTIALS_CASES)
+async def test_credentials_raise_only_descope_errors_before_io(
+    cls: type, attribute: str, name: str, value: Any
+) -> None:
+    args, kwargs = arguments(cls, attribute, name, value)
+    if cls.__name__.startswith("Async"):
+        async with AsyncDescopeKeys(PROJECT_ID, base_url=dead_url()) as client:
+            target = getattr(client.credentials(VALID["access_key"]), attribute)
+            with pytest.raises(DescopeError) as info:  # noqa: PT012 - a call, then its await
+                result = target(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    await asyncio.wait_for(result, 5)
+    else:
+        with DescopeKeys(PROJECT_ID, base_url=dead_url()) as sync_client:
+            target = getattr(sync_client.credentials(VALID["access_key"]), attribute)
+            with pytest.raises(DescopeError) as info:
+                target(*args, **kwargs)
+    assert_refused_before_io(info.value, returns_allowed=False)
+
+
+async def test_credentials_of_a_closed_async_client_raise_client_closed_error() -> None:
+    client = AsyncDescopeKeys(PROJECT_ID, base_url=dead_url())
+    creds = client.credentials(VALID["access_key"])
+    await client.aclose()
+    for call in (creds.token, creds.authorization):
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(call(), 5)
+    with pytest.raises(ClientClosedError):
+        client.credentials(VALID["access_key"])
+
+
+def test_credentials_of_a_closed_sync_client_raise_client_closed_error() -> None:
+    client = DescopeKeys(PROJECT_ID, base_url=dead_url())
+    creds = client.credentials(VALID["access_key"])
+    client.close()
+    for call in (creds.token, creds.authorization):
+        with pytest.raises(ClientClosedError):
+            call()
+    with pytest.raises(ClientClosedError):
+        client.credentials(VALID["access_key"])

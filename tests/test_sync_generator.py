@@ -31,7 +31,7 @@ def gen() -> ModuleType:
 @pytest.fixture
 def package(gen: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A scratch copy of the generator's inputs, which the generator then reads."""
-    for name in ("_client.py", "_access_keys.py", "_sync_overrides.py"):
+    for name in ("_client.py", "_access_keys.py", "_credentials.py", "_sync_overrides.py"):
         shutil.copy(ROOT / "descope_keys" / name, tmp_path / name)
     monkeypatch.setattr(gen, "PACKAGE", tmp_path)
     return tmp_path
@@ -249,3 +249,23 @@ def test_a_public_attribute_that_is_not_a_keyword_form_is_an_error(
     )
     with pytest.raises(gen.GenerationError, match="inject_fault: public class attribute"):
         gen.generate(twin=gen.EMULATOR)
+
+
+def test_a_plain_root_method_returning_an_async_class_is_a_factory(gen: ModuleType) -> None:
+    text = gen.generate()
+    assert "return AccessKeyCredentials(" in text
+    assert "lambda client: client.credentials(" in text
+    # The object is made again from the child's client after a fork.
+    assert "if owner is not self._owner:" in text
+
+
+def test_a_factory_outside_the_root_is_an_error(gen: ModuleType, package: Path) -> None:
+    edit(
+        package / "_access_keys.py",
+        "    async def load(",
+        "    def creds(self) -> AsyncAccessKeyCredentials:\n"
+        "        raise NotImplementedError\n\n"
+        "    async def load(",
+    )
+    with pytest.raises(gen.GenerationError, match="factories belong to the root"):
+        gen.generate()

@@ -10,19 +10,29 @@ import pytest
 
 from descope_keys._access_keys import AsyncAccessKeys
 from descope_keys._client import AsyncDescopeKeys
-from descope_keys._sync import AccessKeys, DescopeKeys
+from descope_keys._credentials import AsyncAccessKeyCredentials
+from descope_keys._sync import AccessKeyCredentials, AccessKeys, DescopeKeys
 
 RENAMES = {
     "AsyncDescopeKeys": "DescopeKeys",
     "AsyncAccessKeys": "AccessKeys",
+    "AsyncAccessKeyCredentials": "AccessKeyCredentials",
     "aclose": "close",
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
 }
-PAIRS = [(AsyncDescopeKeys, DescopeKeys), (AsyncAccessKeys, AccessKeys)]
-# AccessKeys is built by DescopeKeys (around the loop portal), never by
-# users: its constructor is the one member that differs on purpose.
-DIFFERENT_ON_PURPOSE = {(AccessKeys, "__init__")}
+PAIRS = [
+    (AsyncDescopeKeys, DescopeKeys),
+    (AsyncAccessKeys, AccessKeys),
+    (AsyncAccessKeyCredentials, AccessKeyCredentials),
+]
+# AccessKeys and AccessKeyCredentials are built by DescopeKeys (around the
+# loop portal), never by users: their constructors differ on purpose.
+DIFFERENT_ON_PURPOSE = {
+    (AccessKeys, "__init__"),
+    (AsyncAccessKeyCredentials, "__init__"),
+    (AccessKeyCredentials, "__init__"),
+}
 DUNDERS = {"__init__", "__repr__", "__aenter__", "__aexit__", "__enter__", "__exit__"}
 
 
@@ -108,4 +118,5 @@ def test_the_sync_classes_are_exported_from_the_package() -> None:
 
     assert descope_keys.DescopeKeys is DescopeKeys
     assert descope_keys.AccessKeys is AccessKeys
-    assert {"AccessKeys", "DescopeKeys"} <= set(descope_keys.__all__)
+    assert descope_keys.AccessKeyCredentials is AccessKeyCredentials
+    assert {"AccessKeyCredentials", "AccessKeys", "DescopeKeys"} <= set(descope_keys.__all__)

@@ -17,8 +17,10 @@ from typing_extensions import assert_type
 
 from descope_keys import (
     AccessKey,
+    AccessKeyCredentials,
     AccessKeys,
     AccessKeyToken,
+    AsyncAccessKeyCredentials,
     AsyncAccessKeys,
     AsyncDescopeKeys,
     CreatedAccessKey,
@@ -62,6 +64,13 @@ def sync_surface() -> None:
         keys.update("K1", "renamed")  # type: ignore[call-arg]
         c.validate_token(b"jwt")  # type: ignore[arg-type]
         c.access_keys.load(42)  # type: ignore[arg-type]
+
+        creds = c.credentials(created.cleartext, selected_tenant="T1")
+        assert_type(creds, AccessKeyCredentials)
+        assert_type(creds.authorization(), str)
+        assert_type(creds.token(), AccessKeyToken)
+        creds.invalidate(creds.authorization())
+        c.credentials(None, {"a": 1})  # type: ignore[call-arg]
     c.close()
 
 
@@ -75,6 +84,10 @@ async def async_surface() -> None:
         assert_type(await keys.search(), list[AccessKey])
         assert_type(await c.validate_token("jwt"), AccessKeyToken)
         await keys.delete("K1")
+        creds = c.credentials()
+        assert_type(creds, AsyncAccessKeyCredentials)
+        assert_type(await creds.authorization(), str)
+        assert_type(await creds.token(), AccessKeyToken)
     await c.aclose()
 
 

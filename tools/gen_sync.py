@@ -17,8 +17,10 @@ a sync twin with the same parameters, annotations, defaults, return type and
 docstring: coroutine methods run on the portal's loop thread, properties are
 forwarded, ``aclose``/``__aenter__``/``__aexit__`` become ``close``/
 ``__enter__``/``__exit__``, private members are skipped. A property returning
-another async class becomes a property returning its sync wrapper. Methods
-marked ``@sync_override(...)`` in ``descope_keys/_sync_overrides.py`` keep
+another async class becomes a property returning its sync wrapper; a plain
+root method returning one (a factory) returns a new sync wrapper around the
+object it makes, which is made again from the child's client after a fork.
+Methods marked ``@sync_override(...)`` in ``descope_keys/_sync_overrides.py`` keep
 their signature and delegate to the hand-written function instead.
 
 Anything the rules do not cover (an unknown dunder, a decorator, a method
@@ -86,10 +88,15 @@ class Twin:
 
 SYNC = Twin(
     output="_sync.py",
-    sources=(("_client", "AsyncDescopeKeys"), ("_access_keys", "AsyncAccessKeys")),
+    sources=(
+        ("_client", "AsyncDescopeKeys"),
+        ("_access_keys", "AsyncAccessKeys"),
+        ("_credentials", "AsyncAccessKeyCredentials"),
+    ),
     renames={
         "AsyncDescopeKeys": "DescopeKeys",
         "AsyncAccessKeys": "AccessKeys",
+        "AsyncAccessKeyCredentials": "AccessKeyCredentials",
         "aclose": "close",
         "__aenter__": "__enter__",
         "__aexit__": "__exit__",
@@ -213,6 +220,7 @@ class _Context:
     names: set[str] = field(default_factory=set)  # referenced by emitted signatures
     targets: dict[str, str] = field(default_factory=dict)  # async class -> target expression
     wrappers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    factories: dict[str, str] = field(default_factory=dict)  # async class -> root method
 
     def rename(self, name: str) -> str:
         new = self.renames.get(name)
@@ -380,15 +388,28 @@ def _resolve_targets(sources: Sequence[_Source], ctx: _Context) -> None:
             returned = _annotation_class(func)
             if returned not in by_name or func.name == "__aenter__":
                 continue
-            if "property" not in _decorator_names(func):
+            is_property = "property" in _decorator_names(func)
+            if not is_property and not (
+                isinstance(func, ast.FunctionDef) and not func.decorator_list
+            ):
                 raise GenerationError(
                     f"{source.name}.{func.name} returns {returned}: only properties may"
+                    " (or plain root methods, as factories)"
+                )
+            if not is_property and source is not sources[0]:
+                raise GenerationError(
+                    f"{source.name}.{func.name} returns {returned}: factories belong to the root"
                 )
             if returned in ctx.targets:
                 raise GenerationError(f"{returned} is reachable twice")
-            ctx.targets[returned] = f"{ctx.targets[source.name]}.{func.name}"
-            wrappers.append((func.name, returned))
-            pending.append(by_name[returned])
+            if is_property:
+                ctx.targets[returned] = f"{ctx.targets[source.name]}.{func.name}"
+                wrappers.append((func.name, returned))
+                pending.append(by_name[returned])
+            else:
+                # Made per call, around the object of this process: see _FACTORY_INIT.
+                ctx.targets[returned] = "self._live"
+                ctx.factories[returned] = func.name
     for source in sources:
         if source.name not in ctx.targets:
             raise GenerationError(f"{source.name} is not reachable from {sources[0].name}")
@@ -534,6 +555,31 @@ def _import_lines(grouped: dict[tuple[int, str], set[str]]) -> list[str]:
     return [*lines([k for k in keys if k not in ours]), "", *lines(ours)]
 
 
+# The constructor of a class a factory makes. The portal replaces its
+# target in a fork child; the wrapper then makes its object again from the
+# child's client, so that no state of the parent's (a cached token, a task of
+# the parent's loop) is used in the child.
+_FACTORY_INIT = """
+    def __init__(
+        self, portal: Portal[{root}], build: Callable[[{root}], {cls}]
+    ) -> None:
+        \"\"\"Built by {maker}(); not meant to be created directly.\"\"\"
+        self._portal = portal
+        self._build = build
+        self._owner = portal.open_target()
+        self._target = build(self._owner)
+
+    @property
+    def _live(self) -> {cls}:
+        \"\"\"The {cls} of this process's client (made again after a fork).\"\"\"
+        owner = self._portal.target
+        if owner is not self._owner:
+            self._target = self._build(owner)
+            self._owner = owner
+        return self._target
+"""
+
+
 def _emit_class(
     source: _Source,
     is_root: bool,
@@ -551,7 +597,12 @@ def _emit_class(
             doc = ctx.twin.intro + (doc[sections.start() + 1 :] if sections else "    ")
         out.append(_quote_docstring(doc, "    "))
     wrappers = ctx.wrappers.get(source.name, [])
-    if not is_root:
+    if source.name in ctx.factories:
+        if wrappers:
+            raise GenerationError(f"{source.name}: a factory-made class with properties of classes")
+        maker = f"{ctx.rename(root_async)}.{ctx.factories[source.name]}"
+        out.append(_FACTORY_INIT.format(root=root_async, cls=source.name, maker=maker))
+    elif not is_root:
         out.append(
             f"\n    def __init__(self, portal: Portal[{root_async}]) -> None:\n"
             f'        """Built by {ctx.rename(root_async)}; not meant to be created directly."""\n'
@@ -674,6 +725,10 @@ def _body(
         if twin.plain == "loop":
             return [f'self._runner.call(setattr, {target}, "{func.name}", {value})']
         return [f"{target}.{func.name} = {value}"]
+    made = _annotation_class(func)
+    if made is not None and made in ctx.factories:
+        build = f"{func.name}({arguments})"
+        return [f"return {ctx.rename(made)}(self._portal, lambda client: client.{build})"]
     if isinstance(func, ast.AsyncFunctionDef):
         return [f"{returns}{twin.run}({target}.{func.name}({arguments}))"]
     if _returns_awaitable(func):
@@ -717,6 +772,11 @@ def generate(renames: dict[str, str] | None = None, twin: Twin = SYNC) -> str:
     grouped.setdefault(_module_key(root.module), set()).add(root.name)
     if overrides and twin.overrides is not None:
         grouped.setdefault((1, ""), set()).add(twin.overrides)
+    if ctx.factories:
+        grouped.setdefault(_module_key("collections.abc"), set()).add("Callable")
+        for made in ctx.factories:
+            module = next(s.module for s in sources if s.name == made)
+            grouped.setdefault(_module_key(module), set()).add(made)
     modules = ", ".join(f"descope_keys/{s.module}.py" for s in sources)
     edit = "the async class" if len(sources) == 1 else "the async classes"
     if twin.overrides is not None:

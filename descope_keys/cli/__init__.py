@@ -1,4 +1,4 @@
-"""The ``descope-keys`` command line: key management, exchange, validation, and a demo."""
+"""The ``descope-keys`` command line: key management, exchange, tokens, validation, and a demo."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from ._output import (
     write_json,
 )
 
-__all__ = ["run_exchange", "run_keys", "run_validate"]
+__all__ = ["run_exchange", "run_keys", "run_token", "run_validate"]
 
 _PAST = {
     "activate": "activated",
@@ -229,6 +229,19 @@ async def run_exchange(client: AsyncDescopeKeys, args: argparse.Namespace, io: I
         io.print(token.jwt)
     else:
         io.print(*rows([*token_rows(token, now_utc()), ("jwt", token.jwt)]))
+    return EXIT_OK
+
+
+async def run_token(client: AsyncDescopeKeys, args: argparse.Namespace, io: Io) -> int:
+    """``descope-keys token [SECRET|-]``: just the JWT, for ``$(descope-keys token)``."""
+    credentials = client.credentials(
+        args.secret, selected_tenant=args.tenant, audience=args.audience
+    )
+    token = await credentials.token()
+    if io.json:
+        write_json(io.out, token_json(token))
+    else:
+        io.print(token.jwt)
     return EXIT_OK
 
 

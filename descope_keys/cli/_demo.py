@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -9,12 +10,17 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
+from aiohttp import web
+
 from .._client import AsyncDescopeKeys
 from .._config import ENV_PUBLIC_KEY
+from .._endpoints import EXCHANGE
 from .._models import KeyTenant
 from .._tokens import AccessKeyToken
 from ..emulator import Emulator
 from ..errors import AuthenticationError, DescopeError, NotFoundError
+from ..integrations.aiohttp import access_key_auth, descope_middleware, get_token
 from ._console import Io
 from ._errors import EXIT_FAILURE, EXIT_OK, Context, describe
 from ._output import abbreviate, key_rows, key_table, now_utc, rows, token_rows
@@ -25,6 +31,9 @@ _TENANT = "acme"
 _ROLES = ("deployer", "viewer")
 _PERMISSIONS = {"deployer": ["deploy", "read"], "viewer": ["read"]}
 _INDENT = "     "
+# The machine step's tokens live this long, so that a refresh happens within
+# the demo's seconds (Descope's default is minutes).
+_MACHINE_TTL = 2
 
 
 class _DemoFailure(Exception):
@@ -79,7 +88,7 @@ def _check(condition: bool, problem: str) -> None:
         raise _DemoFailure(problem)
 
 
-async def _lifecycle(client: AsyncDescopeKeys, steps: _Steps) -> None:
+async def _lifecycle(client: AsyncDescopeKeys, steps: _Steps, pinned: bool) -> None:
     keys = client.access_keys
     tenant_arg = f"{_TENANT}:{','.join(_ROLES)}"
 
@@ -146,9 +155,71 @@ async def _lifecycle(client: AsyncDescopeKeys, steps: _Steps) -> None:
     _check(fresh.key_id == key_id, "the new secret belongs to another key")
     steps.show("-> exchange with the new secret succeeds")
 
+    await _machine(steps, pinned)
+
     steps.step("Delete the key", f"keys delete {key_id}")
     await keys.delete(key_id)
     await _refused(steps, "load", lambda: keys.load(key_id), NotFoundError, key_id)
+
+
+async def _protected_api(client: AsyncDescopeKeys) -> tuple[web.AppRunner, str]:
+    """A tiny aiohttp API behind descope_middleware, on a free loopback port."""
+
+    async def reports(request: web.Request) -> web.Response:
+        token = get_token(request)
+        assert token is not None  # the middleware let the request through
+        left = token.expires_at.timestamp() - time.time()
+        return web.json_response({"exp": token.expires_at.timestamp(), "left": left})
+
+    app = web.Application(middlewares=[descope_middleware(client)])
+    app.router.add_get("/reports", reports)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+async def _machine(steps: _Steps, pinned: bool) -> None:
+    steps.step(
+        "A machine calls a protected API with its key, across a token refresh",
+        "token   # in Python: ClientSession(middlewares=[access_key_auth(creds)])",
+    )
+    async with (
+        Emulator(role_permissions=_PERMISSIONS, session_ttl=_MACHINE_TTL) as emulator,
+        AsyncDescopeKeys(
+            emulator.project_id,
+            emulator.management_key,
+            base_url=emulator.base_url,
+            public_key=emulator.jwks() if pinned else None,
+        ) as client,
+    ):
+        created = await client.access_keys.create("demo-machine", role_names=["viewer"])
+        runner, url = await _protected_api(client)
+        try:
+            creds = client.credentials(created.cleartext)
+            async with aiohttp.ClientSession(middlewares=[access_key_auth(creds)]) as http:
+                expiries: list[float] = []
+                lefts: list[float] = []
+                deadline = time.monotonic() + 4 * _MACHINE_TTL
+                # Call until a second token has been in use for a few calls.
+                while len(set(expiries)) < 2 or expiries.count(expiries[-1]) < 3:
+                    _check(time.monotonic() < deadline, "the token was not refreshed in time")
+                    async with http.get(f"{url}/reports") as response:
+                        _check(response.status == 200, f"the API answered {response.status}")
+                        body = await response.json()
+                    expiries.append(body["exp"])
+                    lefts.append(body["left"])
+                    await asyncio.sleep(0.1)
+        finally:
+            await runner.cleanup()
+        exchanges = emulator.request_counts[EXCHANGE]
+    steps.show(
+        f"tokens live {_MACHINE_TTL} s here (session_ttl), so the refresh comes within seconds",
+        f"-> {len(expiries)} calls, all 200 OK, on {len(set(expiries))} tokens from "
+        f"{exchanges} exchanges: the next token was ready before the first expired",
+        f"-> every call had time left on its token (at least {min(lefts):.1f} s)",
+    )
 
 
 async def run_demo(io: Io) -> int:
@@ -171,7 +242,7 @@ async def run_demo(io: Io) -> int:
         ) as client:
             steps = _Steps(io)
             try:
-                await _lifecycle(client, steps)
+                await _lifecycle(client, steps, pinned is not None)
             except (_DemoFailure, DescopeError) as exc:
                 io.out.flush()
                 io.error(f"demo failed: {exc}")
@@ -184,7 +255,7 @@ async def run_demo(io: Io) -> int:
     io.print(
         "",
         f"Done in {elapsed:.2f} s: create, load, search, exchange, validate, deactivate, "
-        "activate, rotate, delete.",
+        "activate, rotate, a machine calling an API across a token refresh, delete.",
         "Against your project: export DESCOPE_PROJECT_ID and DESCOPE_MANAGEMENT_KEY, "
         "then descope-keys --help.",
     )

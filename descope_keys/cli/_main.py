@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Sequence
 
 from .._config import ENV_MANAGEMENT_KEY, ENV_PROJECT_ID
+from .._credentials import ENV_ACCESS_KEY
 from ._console import Io
 from ._errors import EXIT_FAILURE, EXIT_USAGE, Context, describe, redact
 from ._parser import BATCH_COMMANDS, UsageError, build_parser
@@ -60,8 +61,13 @@ def _prepare(args: argparse.Namespace) -> Context:
             raise UsageError("--ip and --no-ips contradict each other: give one")
         if args.action in BATCH_COMMANDS:
             _prepare_batch(args)
-    elif args.command == "exchange" and args.secret == "-":
+    elif args.command in ("exchange", "token") and args.secret == "-":
         args.secret = _read_stdin("access key secret")
+    elif args.command == "token" and args.secret is None and not os.environ.get(ENV_ACCESS_KEY):
+        raise UsageError(
+            f"{ENV_ACCESS_KEY} is not set: export the access key secret, "
+            "or pass it ('-' reads it from stdin)"
+        )
     elif args.command == "validate" and args.jwt == "-":
         args.jwt = _read_stdin("JWT")
     if not (getattr(args, "project_id", None) or os.environ.get(ENV_PROJECT_ID)):
@@ -75,12 +81,12 @@ def _prepare(args: argparse.Namespace) -> Context:
                 "(it is read from the environment only, never from a flag)"
             )
         return Context.MANAGEMENT
-    return Context.EXCHANGE if args.command == "exchange" else Context.VALIDATE
+    return Context.EXCHANGE if args.command in ("exchange", "token") else Context.VALIDATE
 
 
 async def _dispatch(args: argparse.Namespace, io: Io) -> int:
     from .._client import AsyncDescopeKeys
-    from ._commands import run_exchange, run_keys, run_validate
+    from ._commands import run_exchange, run_keys, run_token, run_validate
 
     async with AsyncDescopeKeys(
         getattr(args, "project_id", None), base_url=getattr(args, "base_url", None)
@@ -89,6 +95,8 @@ async def _dispatch(args: argparse.Namespace, io: Io) -> int:
             return await run_keys(client, args, io)
         if args.command == "exchange":
             return await run_exchange(client, args, io)
+        if args.command == "token":
+            return await run_token(client, args, io)
         return await run_validate(client, args, io)
 
 
@@ -99,7 +107,7 @@ def _key_id(args: argparse.Namespace) -> str | None:
 
 
 def _secrets(args: argparse.Namespace) -> list[str]:
-    values = [os.environ.get(ENV_MANAGEMENT_KEY, "")]
+    values = [os.environ.get(ENV_MANAGEMENT_KEY, ""), os.environ.get(ENV_ACCESS_KEY, "")]
     values += [getattr(args, "secret", ""), getattr(args, "jwt", "")]
     return [v for v in values if v and v != "-"]
 

@@ -265,6 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="print only the JWT (for $(...) in scripts)"
     )
 
+    token = sub.add_parser(
+        "token",
+        parents=[common],
+        help="print a fresh session JWT for scripts (key from DESCOPE_ACCESS_KEY by default)",
+    )
+    token.add_argument(
+        "secret",
+        metavar="SECRET",
+        nargs="?",
+        help="the access key secret; '-' reads it from stdin; default: env DESCOPE_ACCESS_KEY",
+    )
+    token.add_argument("--tenant", metavar="T", help="tenant to select in the JWT (dct)")
+    token.add_argument("--audience", metavar="AUD", help="require this aud in the JWT")
+
     validate = sub.add_parser(
         "validate", parents=[common], help="validate a session JWT locally and show its claims"
     )

@@ -19,6 +19,11 @@ framework and no other, and this package imports none:
 ``asgi.require`` and ``wsgi.require`` still resolve, to the FastAPI and
 Flask ``require``, with a ``DeprecationWarning``.
 
+On the calling side, machines send their access key's session token with
+``access_key_auth(creds)`` (:mod:`descope_keys.integrations.aiohttp`, a client
+middleware) or ``AccessKeyAuth(creds)`` (:mod:`descope_keys.integrations.httpx`,
+:mod:`descope_keys.integrations.requests`; extras ``httpx`` and ``requests``).
+
 Every refusal is a small JSON body ``{"error": CODE, "reason": REASON}``:
 
 =====  ======================  ====================================================

@@ -1,4 +1,4 @@
-"""aiohttp.web integration: a middleware and a per-handler ``require`` decorator.
+"""aiohttp integration: a server middleware, a ``require`` decorator, and a client middleware.
 
 ::
 
@@ -15,6 +15,14 @@
         ...
 
 Responses and error codes are described in :mod:`descope_keys.integrations`.
+
+On the calling side, :func:`access_key_auth` sends an access key's session
+token on every request of a client session::
+
+    creds = client.credentials()  # access key from DESCOPE_ACCESS_KEY
+    async with aiohttp.ClientSession(middlewares=[access_key_auth(creds)]) as session:
+        async with session.get(f"{api}/reports") as response:
+            ...
 """
 
 from __future__ import annotations
@@ -23,13 +31,22 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Final
 
-from aiohttp import hdrs, web
+from aiohttp import (
+    ClientHandlerType,
+    ClientMiddlewareType,
+    ClientRequest,
+    ClientResponse,
+    hdrs,
+    web,
+)
 from aiohttp.typedefs import Middleware
 
+from .._credentials import AsyncAccessKeyCredentials
 from .._tokens import AccessKeyToken
+from ..errors import InvalidArgumentError
 from ._core import AsyncTokenValidating, Denial, Guard, Requirement, check_client
 
-__all__ = ["TOKEN_KEY", "descope_middleware", "get_token", "require"]
+__all__ = ["TOKEN_KEY", "access_key_auth", "descope_middleware", "get_token", "require"]
 
 _NAME: Final = "descope_token"
 
@@ -144,3 +161,42 @@ def require(
         return guarded
 
     return decorate
+
+
+def access_key_auth(credentials: AsyncAccessKeyCredentials) -> ClientMiddlewareType:
+    """An aiohttp client middleware that sends ``Authorization: Bearer <jwt>`` on every request.
+
+    For ``aiohttp.ClientSession(middlewares=[access_key_auth(creds)])`` (or
+    one request's ``middlewares=``). When the application answers 401, the
+    token is dropped, exchanged again and the request resent once; a second
+    401 is returned as it is. A request whose body cannot be replayed (an
+    async generator, a non-seekable stream) is not resent.
+
+    Args:
+        credentials: From ``AsyncDescopeKeys.credentials()``, on the same loop.
+
+    Raises:
+        InvalidArgumentError: ``credentials`` is not an ``AsyncAccessKeyCredentials``.
+    """
+    if not isinstance(credentials, AsyncAccessKeyCredentials):
+        raise InvalidArgumentError(
+            "credentials", "must be an AsyncAccessKeyCredentials (AsyncDescopeKeys.credentials())"
+        )
+
+    async def access_key_auth(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+        # The exchange runs on the credentials' own client session, outside
+        # this chain: no recursion through this middleware.
+        sent = await credentials.authorization()
+        request.headers[hdrs.AUTHORIZATION] = sent
+        response = await handler(request)
+        if response.status != 401 or getattr(request.body, "consumed", False):
+            return response
+        # Only if ``sent`` is still current: many requests refused with the
+        # same old token cost one exchange, not one each.
+        credentials.invalidate(sent)
+        fresh = await credentials.authorization()
+        response.release()
+        request.headers[hdrs.AUTHORIZATION] = fresh
+        return await handler(request)
+
+    return access_key_auth

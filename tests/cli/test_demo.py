@@ -35,7 +35,7 @@ def test_demo_walks_the_whole_lifecycle_and_exits_zero() -> None:
     out = proc.stdout
     assert re.search(r"embedded emulator.*\n.*server at http://127\.0\.0\.1:\d+", out)
     steps = re.findall(r"^(\d)\. (.+)$", out, flags=re.MULTILINE)
-    assert [n for n, _ in steps] == [str(i) for i in range(1, 9)]
+    assert [n for n, _ in steps] == [str(i) for i in range(1, 10)]
     titles = " / ".join(t for _, t in steps).lower()
     for word in ("create", "search", "exchange", "validate", "deactivate", "activate", "rotate"):
         assert word in titles
@@ -55,13 +55,16 @@ def test_demo_walks_the_whole_lifecycle_and_exits_zero() -> None:
         "-> exchange with the old secret fails as it should: AuthenticationError",
         "-> exchange with the new secret succeeds",
         f"-> load fails as it should: NotFoundError: no access key with id {key_id[1]}",
+        "A machine calls a protected API with its key, across a token refresh",
+        "all 200 OK, on 2 tokens from 2 exchanges",
+        "-> every call had time left on its token",
     ):
         assert fact in flat, fact
     assert re.search(r"^Done in \d+\.\d\d s: create, load, search", out, flags=re.MULTILINE)
     assert _HOSTILE_ENV["DESCOPE_MANAGEMENT_KEY"] not in out
 
 
-def test_demo_json_is_one_document_of_the_eight_steps() -> None:
+def test_demo_json_is_one_document_of_the_nine_steps() -> None:
     env = Cli("http://127.0.0.1:1").env(_HOSTILE_ENV)
     proc = subprocess.run(
         [sys.executable, "-m", "descope_keys.cli", "demo", "--json"],
@@ -76,7 +79,7 @@ def test_demo_json_is_one_document_of_the_eight_steps() -> None:
     assert proc.stderr == ""
     document = json.loads(proc.stdout)
     assert document["ok"] is True
-    assert [s["step"] for s in document["steps"]] == list(range(1, 9))
+    assert [s["step"] for s in document["steps"]] == list(range(1, 10))
     assert document["steps"][0]["command"].startswith("keys create")
     assert all(s["output"] for s in document["steps"])
     assert "fails as it should" in " ".join(document["steps"][-1]["output"])
