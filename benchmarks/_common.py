@@ -104,7 +104,10 @@ def emulator_process() -> Iterator[tuple[str, str, str]]:
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "descope_keys.emulator", "--host", HOST, "--port", "0"),
-            *("--project-id", project_id, "--management-key", management_key),
+            # "=" form: a urlsafe key may start with "-", which argparse
+            # would read as a flag (one start in 64 failed that way).
+            f"--project-id={project_id}",
+            f"--management-key={management_key}",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

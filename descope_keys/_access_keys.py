@@ -1,4 +1,4 @@
-"""AsyncAccessKeys: the access-key management operations (WIRE.md §3)."""
+"""AsyncAccessKeys: the access-key management operations (docs/wire.md §3)."""
 
 from __future__ import annotations
 

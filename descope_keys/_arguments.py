@@ -42,7 +42,7 @@ __all__ = [
     "number_field",
 ]
 
-# Documented Descope limits on custom claims (WIRE.md §5).
+# Documented Descope limits on custom claims (docs/wire.md §5).
 MAX_CLAIMS = 100
 MAX_CLAIM_NAME = 60
 MAX_CLAIM_VALUE = 500

@@ -1,4 +1,4 @@
-"""Client configuration: environment fallbacks and the base-URL rules of WIRE.md §1."""
+"""Client configuration: environment fallbacks and the base-URL rules of docs/wire.md §1."""
 
 from __future__ import annotations
 

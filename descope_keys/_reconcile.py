@@ -207,7 +207,7 @@ _COMPARED_FIELDS = ("description", "customClaims", "permittedIps", "customAttrib
 
 
 def _empty_as_none(value: Any) -> Any:
-    # The server treats null, empty and missing alike (WIRE.md §3.1); IP
+    # The server treats null, empty and missing alike (docs/wire.md §3.1); IP
     # lists are compared as sets since their order carries no meaning.
     if value in (None, "", [], {}):
         return None

@@ -332,7 +332,7 @@ class TokenValidator:
         permissions = string_tuple(claims, "permissions")
         tenants, current_tenant = _tenants(claims, roles, permissions)
         if current_tenant is not None and get("tenants") is None:
-            # WIRE.md §5: without `tenants`, the top-level roles and permissions
+            # docs/wire.md §5: without `tenants`, the top-level roles and permissions
             # are the dct tenant's, not the project's.
             roles = permissions = ()
         nsec = get("nsec")

@@ -215,7 +215,7 @@ class Transport:
         return self._closed
 
     def bearer(self, secret: str | None) -> str:
-        """``Authorization`` value: ``Bearer <projectId>[:<secret>]`` (WIRE.md §2)."""
+        """``Authorization`` value: ``Bearer <projectId>[:<secret>]`` (docs/wire.md §2)."""
         if secret is None:
             return self._project_bearer
         return f"{self._project_bearer}:{secret}"

@@ -1,4 +1,4 @@
-"""Exact wire shape of every management operation (WIRE.md §3)."""
+"""Exact wire shape of every management operation (docs/wire.md §3)."""
 
 from __future__ import annotations
 

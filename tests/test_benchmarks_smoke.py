@@ -127,7 +127,8 @@ def test_quick_suite_writes_the_markdown_report(quick_run: tuple[Path, int, str]
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("matplotlib") is None, reason="charts need matplotlib (test extra)"
+    importlib.util.find_spec("matplotlib") is None,
+    reason="charts need matplotlib (the bench-smoke group)",
 )
 def test_quick_suite_draws_every_chart(quick_run: tuple[Path, int, str]) -> None:
     out, _, _ = quick_run

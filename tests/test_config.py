@@ -1,4 +1,4 @@
-"""Constructor configuration: environment fallbacks and base-URL rules (WIRE.md §1)."""
+"""Constructor configuration: environment fallbacks and base-URL rules (docs/wire.md §1)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ strict = make_converter(strict=True)
 
 
 def test_every_documented_field_is_modelled() -> None:
-    # The strict twin forbids unknown keys: a field of WIRE.md §3.2 that we
+    # The strict twin forbids unknown keys: a field of docs/wire.md §3.2 that we
     # forgot to model fails here.
     key = strict.structure(key_json(), AccessKey)
     assert key.key_tenants == (KeyTenant("T1", ("Admin",), "Tenant One"),)

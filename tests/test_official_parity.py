@@ -2,7 +2,7 @@
 
 Both SDKs talk to one capture server on 127.0.0.1; we compare method, path,
 query, the Authorization header and the JSON body after dropping nulls and
-empty values (WIRE.md §3: the server treats null, empty and missing alike).
+empty values (docs/wire.md §3: the server treats null, empty and missing alike).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The auth routes: access-key exchange (WIRE.md §4-5) and the JWKS (§6)."""
+"""The auth routes: access-key exchange (docs/wire.md §4-5) and the JWKS (§6)."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class AuthRoutes:
         nsec: dict[str, Any],
         selected_tenant: str | None,
     ) -> dict[str, Any]:
-        """The session-token claims of WIRE.md §5 for ``key`` at ``now``.
+        """The session-token claims of docs/wire.md §5 for ``key`` at ``now``.
 
         ``tenants`` keeps every tenant of the key even when one is selected:
         ``dct`` says which one is current, and nothing is lost.

@@ -71,7 +71,7 @@ def _attributes_match(wanted: dict[str, Any], have: dict[str, Any]) -> bool:
 
 
 class ManagementRoutes:
-    """Handlers of WIRE.md §3, bound to one emulator's state."""
+    """Handlers of docs/wire.md §3, bound to one emulator's state."""
 
     def __init__(self, state: EmulatorState) -> None:
         """Serve ``state``."""

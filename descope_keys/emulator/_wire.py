@@ -1,7 +1,7 @@
 """Descope-style error bodies and request-body checks for the emulator.
 
 Every error the emulator answers has the body
-``{"errorCode", "errorDescription", "errorMessage"}`` (WIRE.md §7). Codes
+``{"errorCode", "errorDescription", "errorMessage"}`` (docs/wire.md §7). Codes
 ``E0110xx`` and ``E130429`` are Descope's; ``E900xxx`` codes are the
 emulator's own, for cases whose real code is undocumented.
 """
@@ -40,7 +40,7 @@ __all__ = [
     "validation_failure",
 ]
 
-# Descope's codes (WIRE.md §7).
+# Descope's codes (docs/wire.md §7).
 BAD_REQUEST = "E011001"
 MISSING_ARGUMENTS = "E011002"
 VALIDATION_FAILURE = "E011003"
@@ -57,7 +57,7 @@ BODY_TOO_LARGE = "E900413"
 INTERNAL_ERROR = "E900500"
 INJECTED_FAULT = "E900503"
 
-# Claim limits from Descope's docs (WIRE.md §5).
+# Claim limits from Descope's docs (docs/wire.md §5).
 CLAIM_KEY_MAX = 60
 CLAIM_VALUE_MAX = 500
 CLAIMS_MAX = 100

@@ -1,4 +1,4 @@
-"""Exchange: real RS256 tokens with WIRE.md §5 claims, and every way an exchange must fail."""
+"""Exchange: real RS256 tokens with docs/wire.md §5 claims, and every way an exchange must fail."""
 
 from __future__ import annotations
 
