@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from descope_keys import AccessKey, AccessKeyStatus, KeyTenant
+from descope_keys import AccessKey, AccessKeyStatus, InvalidArgumentError, KeyTenant
 
 
 def test_role_names_and_ips_accept_none_one_string_or_an_iterable() -> None:
@@ -26,5 +26,6 @@ def test_an_unknown_status_string_is_kept_and_the_same_member_each_time() -> Non
 
 @pytest.mark.parametrize("value", [1, None, b"active"])
 def test_a_status_that_is_not_a_string_is_refused(value: object) -> None:
-    with pytest.raises(ValueError, match="is not a valid AccessKeyStatus"):
+    with pytest.raises(InvalidArgumentError, match="status: must be a string") as caught:
         AccessKeyStatus(value)
+    assert caught.value.argument == "status"
