@@ -23,11 +23,13 @@ Stable error codes (the ``error`` member of every JSON body):
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Final, Protocol
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, Protocol
 
 from .._arguments import check_collection
 from .._jwt_checks import MAX_TOKEN_CHARS
@@ -43,6 +45,7 @@ __all__ = [
     "bearer_token",
     "check_client",
     "invalid_token",
+    "moved_require",
 ]
 
 _log: Final = logging.getLogger("descope_keys.integrations")
@@ -330,3 +333,24 @@ class Guard:
         except (TransportError, ApiError) as exc:
             return _unavailable(exc)
         return self.requirement.judge(token) or token
+
+
+def moved_require(old: str, new: str) -> Callable[[str], Any]:
+    """A module ``__getattr__`` serving ``require``, which moved from ``old`` to ``new``.
+
+    It imports ``new`` (and so its framework) only when ``require`` is asked
+    for, and warns where the caller asked.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name != "require":
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        require = importlib.import_module(new).require
+        warnings.warn(
+            f"{old}.require moved to {new}.require; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return require
+
+    return __getattr__

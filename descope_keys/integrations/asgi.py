@@ -29,12 +29,11 @@ The validated token is put in a per-request copy of ``scope["state"]`` under
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
 from .._tokens import AccessKeyToken
-from ._core import AsyncTokenValidating, Denial, Guard, check_client
+from ._core import AsyncTokenValidating, Denial, Guard, check_client, moved_require
 
 __all__ = ["TOKEN_KEY", "DescopeMiddleware", "get_token"]
 
@@ -161,15 +160,4 @@ if TYPE_CHECKING:
 else:
     # Hidden from type checkers: a typed module __getattr__ would make every
     # misspelt attribute of this module pass as valid.
-    def __getattr__(name: str) -> Any:
-        if name != "require":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from .fastapi import require
-
-        warnings.warn(
-            "descope_keys.integrations.asgi.require moved to "
-            "descope_keys.integrations.fastapi.require; import it from there",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return require
+    __getattr__ = moved_require(__name__, "descope_keys.integrations.fastapi")

@@ -21,13 +21,12 @@ client's event-loop thread.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .._tokens import AccessKeyToken
-from ._core import Denial, Guard, SyncTokenValidating, check_client
+from ._core import Denial, Guard, SyncTokenValidating, check_client, moved_require
 
 __all__ = ["TOKEN_KEY", "DescopeMiddleware", "get_token"]
 
@@ -122,15 +121,4 @@ if TYPE_CHECKING:
 else:
     # Hidden from type checkers: a typed module __getattr__ would make every
     # misspelt attribute of this module pass as valid.
-    def __getattr__(name: str) -> Any:
-        if name != "require":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from .flask import require
-
-        warnings.warn(
-            "descope_keys.integrations.wsgi.require moved to "
-            "descope_keys.integrations.flask.require; import it from there",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return require
+    __getattr__ = moved_require(__name__, "descope_keys.integrations.flask")
