@@ -186,6 +186,7 @@ class _Retrier(Generic[T]):
         self._ambiguous_seen = False
         self._paid: int | None = None
         self._replay: BaseException | None = None
+        self._last: Exception | None = None
 
     async def after_first(self, exc: Exception) -> T:
         """Handle the first attempt's failure: raise it, or retry under tenacity."""
@@ -212,9 +213,14 @@ class _Retrier(Generic[T]):
         if replay is not None:
             # tenacity's attempt 1 is the bare attempt that already failed.
             raise replay
+        remaining = self._deadline_at - time.monotonic()
+        if remaining <= 0 and self._last is not None:
+            # The wait ended past the deadline (a sleep overshoots on a busy
+            # loop): no attempt can run, so the last real failure is the
+            # outcome, not a timeout that no request ever hit.
+            raise self._last
         self._made += 1
         self._kind = Failure.FINAL
-        remaining = self._deadline_at - time.monotonic()
         try:
             try:
                 return await asyncio.wait_for(self._attempt(), remaining)
@@ -256,6 +262,7 @@ class _Retrier(Generic[T]):
 
     async def _settle(self, exc: Exception) -> None:
         """Classify a failure, and reconcile an ambiguous UNSAFE one before any retry."""
+        self._last = exc
         if isinstance(exc, (ApiError, TransportError)):
             exc.attempts = self._made
         self._kind = Failure.FINAL

@@ -341,6 +341,29 @@ async def test_the_deadline_includes_the_waits() -> None:
     assert info.value.attempts == script.calls
 
 
+async def test_a_wait_that_ends_past_the_deadline_reports_the_last_real_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On a busy loop a backoff sleep can end just past the deadline, after the
+    # stop check let it start. No attempt can run then: the call ends with the
+    # 503 it really got, not with a timeout that no request ever hit.
+    policy = RetryPolicy(attempts=4, deadline=0.5, initial_wait=0.001, max_wait=0.002)
+    real_sleep = asyncio.sleep
+
+    async def overshooting_sleep(seconds: float) -> None:
+        await real_sleep(0.6)  # far past the deadline, whatever was asked
+
+    shim = type("Asyncio", (), {**vars(asyncio), "sleep": staticmethod(overshooting_sleep)})
+    monkeypatch.setattr(_retry, "asyncio", shim)
+    first = server(503)
+    script = Script(first, server(503), server(503))
+    with pytest.raises(ServerError) as info:
+        await call(script, policy=policy)
+    assert info.value is first
+    assert script.calls == 1
+    assert info.value.attempts == 1
+
+
 async def test_a_retry_attempt_is_cut_off_at_the_deadline() -> None:
     policy = RetryPolicy(attempts=3, deadline=0.3, initial_wait=0.001, max_wait=0.002)
     calls = 0
