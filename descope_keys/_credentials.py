@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._arguments import check_claims, check_secret, check_str, number_field
+from ._arguments import check_claims, check_secret, check_str, configuration_errors, number_field
 from ._tokens import AccessKeyToken
 from .errors import (
     ClientClosedError,
@@ -164,10 +164,8 @@ def resolve_access_key(access_key: str | None) -> str:
     value = os.environ.get(ENV_ACCESS_KEY)
     if not value:
         raise ConfigurationError(f"no access key: pass access_key or set {ENV_ACCESS_KEY}")
-    try:
+    with configuration_errors():
         return check_secret(ENV_ACCESS_KEY, value)
-    except InvalidArgumentError as exc:
-        raise ConfigurationError(str(exc)) from None
 
 
 class AsyncAccessKeyCredentials:

@@ -293,7 +293,6 @@ class CreateReconciler:
         self._caller = caller
         self._operation = operation
         self._reconcile_operation = f"{operation}.reconcile"
-        self._body = body
         self._fingerprint = Fingerprint.of(body)
         self._name = self._fingerprint.name
         self._ledger = ledger
