@@ -214,7 +214,7 @@ def test_ctrl_c_cancels_the_inner_task_and_raises_keyboard_interrupt() -> None:
     # answers; the test interrupts it once the request has arrived.
     code = textwrap.dedent(
         """
-        import asyncio, socket, sys, threading
+        import asyncio, io, socket, sys, threading
         from descope_keys._sync import DescopeKeys
         from descope_keys._retry import RetryPolicy
 
@@ -254,7 +254,13 @@ def test_ctrl_c_cancels_the_inner_task_and_raises_keyboard_interrupt() -> None:
                     if not left:
                         break
                     await asyncio.sleep(0.05)
-                return " ".join([str(len(left))] + [repr(t.get_coro()) for t in left])
+                # What a task still waits on says why it did not unwind.
+                stacks = []
+                for task in left:
+                    buf = io.StringIO()
+                    task.print_stack(file=buf)
+                    stacks.append(buf.getvalue())
+                return " ".join([str(len(left))] + stacks)
 
             print("PENDING_TASKS", asyncio.run_coroutine_threadsafe(pending(), loop).result(10))
             if client_closed.wait(10):
