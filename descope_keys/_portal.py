@@ -128,9 +128,12 @@ class _Call:
 
     def cancel(self) -> None:
         if self.task is None:
-            # Not started yet: start() runs first (FIFO callbacks), so this
-            # only happens if the loop is going away; close the coroutine.
+            # Not started: start() was never queued (the caller was
+            # interrupted first) or the loop is going away, since FIFO
+            # callbacks would have run it first. Nothing will run the
+            # coroutine: close it, and release the caller waiting in abort().
             self.coro.close()
+            self.done.release()
         else:
             self.task.cancel()
 
@@ -306,18 +309,23 @@ class LoopThread:
             TimeoutError: not done within ``timeout`` seconds (the task is cancelled).
         """
         call = _Call(coro)
-        with self._lock:
-            loop = self.loop
-            if loop is None:
-                coro.close()
-                raise LoopStoppedError(f"{self.name} is not running")
-            # Under the lock: stop() schedules its teardown after every call
-            # submitted before it, so no call is left waiting on a dead loop.
-            loop.call_soon_threadsafe(call.start)
+        loop: asyncio.AbstractEventLoop | None = None
         try:
+            with self._lock:
+                loop = self.loop
+                if loop is None:
+                    coro.close()
+                    raise LoopStoppedError(f"{self.name} is not running")
+                # Under the lock: stop() schedules its teardown after every call
+                # submitted before it, so no call is left waiting on a dead loop.
+                loop.call_soon_threadsafe(call.start)
             finished = call.done.acquire() if timeout is None else call.done.acquire(True, timeout)
         except BaseException:
-            call.abort(loop)
+            # Ctrl-C can land while call_soon_threadsafe wakes the loop, when
+            # the loop thread may already be running the call: it is
+            # cancelled like one interrupted while the caller waits.
+            if loop is not None:
+                call.abort(loop)
             raise
         if not finished:
             call.abort(loop)

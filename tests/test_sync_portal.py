@@ -14,6 +14,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -214,7 +215,7 @@ def test_ctrl_c_cancels_the_inner_task_and_raises_keyboard_interrupt() -> None:
     # answers; the test interrupts it once the request has arrived.
     code = textwrap.dedent(
         """
-        import asyncio, io, socket, sys, threading
+        import asyncio, socket, sys, threading
         from descope_keys._sync import DescopeKeys
         from descope_keys._retry import RetryPolicy
 
@@ -257,9 +258,16 @@ def test_ctrl_c_cancels_the_inner_task_and_raises_keyboard_interrupt() -> None:
                 # What a task still waits on says why it did not unwind.
                 stacks = []
                 for task in left:
-                    buf = io.StringIO()
-                    task.print_stack(file=buf)
-                    stacks.append(buf.getvalue())
+                    step = task.get_coro()
+                    while step is not None:
+                        frame = getattr(step, "cr_frame", None) or getattr(step, "gi_frame", None)
+                        if frame is None:
+                            stacks.append(repr(step))
+                        else:
+                            stacks.append("%s:%d" % (frame.f_code.co_filename, frame.f_lineno))
+                        step = getattr(step, "cr_await", None) or getattr(
+                            step, "gi_yieldfrom", None
+                        )
                 return " ".join([str(len(left))] + stacks)
 
             print("PENDING_TASKS", asyncio.run_coroutine_threadsafe(pending(), loop).result(10))
@@ -393,6 +401,51 @@ def test_a_loop_thread_call_past_its_timeout_is_cancelled() -> None:
             runner.run(slow(), timeout=0.05)
         assert cancelled.wait(DEADLINE)
     finally:
+        runner.stop()
+
+
+@pytest.mark.parametrize("queued", [True, False], ids=["after-queueing", "before-queueing"])
+def test_ctrl_c_while_submitting_cancels_the_call(
+    monkeypatch: pytest.MonkeyPatch, queued: bool
+) -> None:
+    # Seen on a loaded machine: SIGINT lands inside call_soon_threadsafe,
+    # after the loop thread already started the call. It must be cancelled,
+    # not left running with nobody waiting for it.
+    runner = LoopThread("runner-test")
+    loop = runner.start()
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def request() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(DEADLINE)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    submit = loop.call_soon_threadsafe
+    interrupts = [KeyboardInterrupt()]  # once: the cancel that follows goes through
+
+    def interrupted(callback: Any, *args: Any) -> Any:
+        if not interrupts:
+            return submit(callback, *args)
+        if queued:
+            submit(callback, *args)
+            assert started.wait(DEADLINE)
+        raise interrupts.pop()
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", interrupted)
+    coro = request()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(coro)
+        if queued:
+            assert cancelled.wait(DEADLINE)
+        else:
+            assert not started.is_set()
+            assert coro.cr_frame is None  # closed, never to be awaited
+    finally:
+        monkeypatch.undo()
         runner.stop()
 
 
