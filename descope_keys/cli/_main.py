@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -19,8 +18,9 @@ from ._parser import BATCH_COMMANDS, UsageError, build_parser
 __all__ = ["main"]
 
 _EXIT_INTERRUPTED = 130
-# The SDK (aiohttp, joserfc) is imported only by commands that use it, so that
-# --help and usage errors answer at once.
+# The SDK's network side (asyncio, aiohttp, joserfc) is imported only by the
+# commands that use it, so that --help, --version and usage errors answer at
+# once (tests/test_imports.py holds the list of what they may load).
 
 
 def _read_stdin(what: str) -> str:
@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     context = Context.MANAGEMENT
+    import asyncio
+
     try:
         if args.command == "demo":
             from ._demo import run_demo
