@@ -292,13 +292,13 @@ class LoopThread:
         :class:`LoopStoppedError`. ``timeout`` bounds the teardown (``None``: none)
         and the join (``None``: ten seconds).
         """
-        import asyncio
-
         with self._lock:
             loop, thread = self.loop, self.thread
             self.loop = self.thread = self._selector = None
         if loop is None or thread is None:
-            return
+            return  # never started: a client that only validated needs no asyncio
+        import asyncio
+
         try:
             if teardown is not None:
                 asyncio.run_coroutine_threadsafe(teardown(), loop).result(timeout)

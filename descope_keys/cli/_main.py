@@ -7,7 +7,8 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from .._config import ENV_MANAGEMENT_KEY, ENV_PROJECT_ID
 from .._credentials import ENV_ACCESS_KEY
@@ -112,6 +113,13 @@ def _secrets(args: argparse.Namespace) -> list[str]:
     return [v for v in values if v and v != "-"]
 
 
+def _run(command: Coroutine[Any, Any, int]) -> int:
+    """Run one command's coroutine; asyncio comes in here, after the usage checks."""
+    import asyncio
+
+    return asyncio.run(command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``descope-keys`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
@@ -125,16 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     context = Context.MANAGEMENT
-    import asyncio
-
     try:
         if args.command == "demo":
             from ._demo import run_demo
 
-            return asyncio.run(run_demo(io))
+            return _run(run_demo(io))
         context = _prepare(args)
         io.secrets = _secrets(args)
-        return asyncio.run(_dispatch(args, io))
+        return _run(_dispatch(args, io))
     except KeyboardInterrupt:
         io.error("interrupted")
         return _EXIT_INTERRUPTED
