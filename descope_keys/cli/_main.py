@@ -11,7 +11,6 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from .._config import ENV_MANAGEMENT_KEY, ENV_PROJECT_ID
-from .._credentials import ENV_ACCESS_KEY
 from ._console import Io
 from ._errors import EXIT_FAILURE, EXIT_USAGE, Context, describe, redact
 from ._parser import BATCH_COMMANDS, UsageError, build_parser
@@ -47,6 +46,8 @@ def _prepare_batch(args: argparse.Namespace) -> None:
 
 def _prepare(args: argparse.Namespace) -> Context:
     """Check what can be checked before any I/O; read '-' arguments from stdin."""
+    from .._credentials import ENV_ACCESS_KEY  # the token side, not needed by --help
+
     if args.command == "keys":
         if args.action is None:
             raise UsageError(
@@ -108,6 +109,8 @@ def _key_id(args: argparse.Namespace) -> str | None:
 
 
 def _secrets(args: argparse.Namespace) -> list[str]:
+    from .._credentials import ENV_ACCESS_KEY
+
     values = [os.environ.get(ENV_MANAGEMENT_KEY, ""), os.environ.get(ENV_ACCESS_KEY, "")]
     values += [getattr(args, "secret", ""), getattr(args, "jwt", "")]
     return [v for v in values if v and v != "-"]
