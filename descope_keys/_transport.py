@@ -152,15 +152,6 @@ def _mapped() -> tuple[type[BaseException], ...]:
     return tuple(rule.source for rule in _rules())
 
 
-def __getattr__(name: str) -> Any:
-    # The tables keep their old names for readers of this module.
-    if name == "_RULES":
-        return _rules()
-    if name == "_MAPPED":
-        return _mapped()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _map_error(exc: BaseException, operation: str, host: str) -> TransportError:
     """Our error for an aiohttp failure (one of :func:`_mapped`), its cause set where safe.
 
