@@ -173,7 +173,11 @@ def _import_time(plt: Any, out: Path, cases: Mapping[str, Any]) -> bool:
     ms = dig(cases, "import_time", "result", "median_ms")
     if not ms:
         return False
-    labels = [f"import {name}".replace("descope_keys", "descope_keys (ours)") for name in ms]
+    statements = dig(cases, "import_time", "result", "statements") or {}
+    labels = [
+        statements.get(name, f"import {name}").replace("descope_keys", "descope_keys (ours)")
+        for name in ms
+    ]
     _bars(
         plt,
         out / "import_time.png",

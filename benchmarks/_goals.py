@@ -278,6 +278,7 @@ def evaluate(cases: Cases, machine: Mapping[str, Any]) -> list[dict[str, Any]]:
             source="issue 7 (web integrations)",
         ),
         *_credentials_goals(context),
+        *_cold_start_goals(context),
     ]
 
 
@@ -305,3 +306,44 @@ def _credentials_goals(context: tuple[Cases, Mapping[str, Any]]) -> list[dict[st
             )
         )
     return goals
+
+
+def _cold_start_goals(context: tuple[Cases, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    imp = _result(context[0], "import_time")
+    ms = dig(imp, "median_ms") or {}
+    ours, official = _num(ms.get("descope_keys_clients")), _num(ms.get("descope"))
+    bare = _num(ms.get("descope_keys"))
+    ratio = _num(dig(imp, "goals", "import_ratio", "measured"))
+    ratio_limit = _num(dig(imp, "goals", "import_ratio", "limit"))
+    help_ms = _num(dig(imp, "goals", "help_beyond_startup_ms", "measured"))
+    help_limit = _num(dig(imp, "goals", "help_beyond_startup_ms", "limit"))
+    wall = dig(imp, "cli_help", "wall_median_ms") or {}
+    return [
+        _goal(
+            context,
+            "Importing the clients at most 0.5x import descope (fresh interpreter)",
+            "import_time",
+            ratio,
+            f"{_fmt(ratio)}x ({_fmt(ours, 1)} ms vs {_fmt(official, 1)} ms; "
+            f"bare import descope_keys {_fmt(bare, 1)} ms)",
+            f"<= {_fmt(ratio_limit)}x",
+            lambda r: ratio_limit is not None and r <= ratio_limit,
+            lambda: (
+                f"from descope_keys import AsyncDescopeKeys, DescopeKeys took {_fmt(ours, 1)} ms, "
+                f"import descope {_fmt(official, 1)} ms (see the heaviest imports)."
+            ),
+            source="issue 14 (cold start)",
+        ),
+        _goal(
+            context,
+            "descope-keys --help under 150 ms beyond interpreter start-up",
+            "import_time",
+            help_ms,
+            f"{_fmt(help_ms, 1)} ms (process {_fmt(_num(wall.get('descope_keys_help')), 1)} ms, "
+            f"bare interpreter {_fmt(_num(wall.get('interpreter')), 1)} ms)",
+            f"< {_fmt(help_limit, 0)} ms",
+            lambda h: help_limit is not None and h < help_limit,
+            lambda: f"--help took {_fmt(help_ms, 1)} ms more than python -c pass.",
+            source="issue 14 (cold start)",
+        ),
+    ]

@@ -7,18 +7,12 @@ validate those JWTs locally against a cached JWKS.
 
 from __future__ import annotations
 
+import typing as _typing
 from typing import Any
 
 import attrs as _attrs
 
-from ._access_keys import AsyncAccessKeys
-from ._client import AsyncDescopeKeys
-from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy
-from ._jwks import JwksPolicy
 from ._models import AccessKey, AccessKeyStatus, CreatedAccessKey, KeyTenant
-from ._retry import RetryPolicy
-from ._sync import AccessKeyCredentials, AccessKeys, DescopeKeys
-from ._tokens import AccessKeyToken, TenantClaims
 from .errors import (
     AmbiguousResultError,
     ApiError,
@@ -39,6 +33,32 @@ from .errors import (
     UnknownKeyError,
     WrongEventLoopError,
 )
+
+if _typing.TYPE_CHECKING:
+    from ._access_keys import AsyncAccessKeys
+    from ._client import AsyncDescopeKeys
+    from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy
+    from ._jwks import JwksPolicy
+    from ._retry import RetryPolicy
+    from ._sync import AccessKeyCredentials, AccessKeys, DescopeKeys
+    from ._tokens import AccessKeyToken, TenantClaims
+
+# The clients, policies and tokens are imported on first access (PEP 562):
+# a process that only needs the errors and models (the CLI's --help, a
+# handler that catches NotFoundError) skips the client machinery.
+_LAZY = {
+    "AccessKeyCredentials": "._sync",
+    "AccessKeyToken": "._tokens",
+    "AccessKeys": "._sync",
+    "AsyncAccessKeyCredentials": "._credentials",
+    "AsyncAccessKeys": "._access_keys",
+    "AsyncDescopeKeys": "._client",
+    "DescopeKeys": "._sync",
+    "JwksPolicy": "._jwks",
+    "RefreshPolicy": "._credentials",
+    "RetryPolicy": "._retry",
+    "TenantClaims": "._tokens",
+}
 
 __all__ = [
     "AccessKey",
@@ -76,21 +96,45 @@ __all__ = [
     "WrongEventLoopError",
 ]
 
-# Users see descope_keys.NotFoundError, not a private module path. attrs
-# classes resolve their annotations first: that needs their real module.
+
+def _publish(obj: Any) -> None:
+    """Users see descope_keys.NotFoundError, not a private module path.
+
+    attrs classes resolve their annotations first: that needs their real module.
+    """
+    if getattr(obj, "__module__", "").startswith("descope_keys."):
+        if _attrs.has(obj):
+            _attrs.resolve_types(obj)
+        obj.__module__ = __name__
+
+
 for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("descope_keys."):
-        if _attrs.has(_obj):
-            _attrs.resolve_types(_obj)
-        _obj.__module__ = __name__
-del _name, _obj
+    if _name not in _LAZY:
+        _publish(globals()[_name])
+del _name
 
 
 def __getattr__(name: str) -> Any:
-    """Serve ``__version__`` lazily, so that importing the package reads no metadata."""
+    """Import the client side on first access to any of its names; serve ``__version__``.
+
+    The client modules import one another, so all of them come in together,
+    and every lazy name is published before anyone sees it. ``__version__``
+    comes from its module: importing the package reads no metadata.
+    """
+    if name in _LAZY:
+        import importlib
+
+        for other, module in _LAZY.items():
+            value = getattr(importlib.import_module(module, __name__), other)
+            _publish(value)
+            globals()[other] = value
+        return globals()[name]
     if name == "__version__":
         from ._version import __version__
 
         return __version__
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

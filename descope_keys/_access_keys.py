@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
-
-import cattrs
+from typing import TYPE_CHECKING, Any
 
 from . import _endpoints
 from ._arguments import (
@@ -23,12 +22,15 @@ from ._arguments import (
     check_tenants,
 )
 from ._call import Caller
-from ._converter import converter
 from ._models import AccessKey, CreatedAccessKey, KeyTenant
 from ._reconcile import CreateReconciler
 from ._retry import Safety
-from ._transport import Response
 from .errors import ConfigurationError, InvalidArgumentError, TransportError
+
+if TYPE_CHECKING:
+    import cattrs
+
+    from ._transport import Response
 
 __all__ = ["AsyncAccessKeys", "NewReconciler"]
 
@@ -40,10 +42,25 @@ _NO_MANAGEMENT_KEY = (
 )
 
 
+@functools.cache
+def _converter() -> tuple[cattrs.Converter, tuple[type[Exception], ...]]:
+    """The converter and what its failures raise, imported with the first key to parse.
+
+    cattrs costs more at import than the models it fills; a process that
+    never reads a key from the API (a validating service, ``--help``) skips it.
+    """
+    import cattrs
+
+    from ._converter import converter
+
+    return converter, (TypeError, ValueError, cattrs.BaseValidationError)
+
+
 def _parse_key(value: Any, operation: str) -> AccessKey:
+    converter, failures = _converter()
     try:
         return converter.structure(value, AccessKey)
-    except (TypeError, ValueError, cattrs.BaseValidationError) as exc:
+    except failures as exc:
         raise TransportError(
             "the response carries a malformed access key", operation=operation
         ) from exc

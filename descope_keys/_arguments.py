@@ -8,7 +8,6 @@ instead: they run their checks inside :func:`configuration_errors`.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -262,6 +261,8 @@ def check_expire_time(argument: str, value: object, *, now: datetime | None = No
 
 def check_ips(argument: str, values: object) -> list[str]:
     """IPv4/IPv6 addresses or CIDR ranges, kept as the caller wrote them."""
+    import ipaddress  # only a create or update with permitted IPs needs it
+
     out = []
     items = check_collection(argument, values, what="IP addresses or CIDR ranges")
     for i, value in enumerate(items):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
 import attrs
 
@@ -38,6 +37,8 @@ def _check_base_url(url: object) -> str:
     if not isinstance(url, str):
         raise ConfigurationError(f"base_url must be a string, not {type(url).__name__}")
     url = url.rstrip("/")
+    from urllib.parse import urlsplit  # at the first client, not at import
+
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError("base_url must be an absolute http(s) URL")

@@ -17,14 +17,13 @@ azure-identity's.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -39,6 +38,9 @@ from .errors import (
     ServerError,
     TransportError,
 )
+
+if TYPE_CHECKING:
+    import asyncio  # imported where used: see _retry
 
 __all__ = ["ENV_ACCESS_KEY", "AsyncAccessKeyCredentials", "RefreshPolicy"]
 
@@ -281,6 +283,8 @@ class AsyncAccessKeyCredentials:
     # -- the slow path (on the client's loop) ------------------------------
 
     async def _current(self) -> _Fresh:
+        import asyncio
+
         while True:
             if self._closed:
                 raise ClientClosedError("the client of these credentials is closed")
@@ -318,6 +322,8 @@ class AsyncAccessKeyCredentials:
             # Failed or still running at the token's expiry: decide again.
 
     def _start(self) -> asyncio.Task[_Fresh | Exception]:
+        import asyncio
+
         task = asyncio.get_running_loop().create_task(
             self._refresh(), name="descope-keys credentials refresh"
         )
@@ -327,6 +333,8 @@ class AsyncAccessKeyCredentials:
 
     async def _refresh(self) -> _Fresh | Exception:
         """One exchange; never raises (but for cancellation), so no error goes unretrieved."""
+        import asyncio
+
         try:
             sent = time.monotonic()
             try:

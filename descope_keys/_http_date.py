@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import math
 from datetime import timezone
 
@@ -23,6 +22,10 @@ def parse_http_date(value: str | None) -> float | None:
     """
     if value is None:
         return None
+    # Here rather than at module level: email.utils brings socket and
+    # calendar, and only a Retry-After or a reconcile ever reads a date.
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError, OverflowError):

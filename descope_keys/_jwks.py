@@ -8,7 +8,7 @@ loop; other threads only *ask* for a refresh (``call_soon_threadsafe``).
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import logging
 import math
@@ -18,16 +18,9 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import attrs
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
-from joserfc.jws import JWSRegistry
 
 from ._arguments import number_field
 from ._jwt_checks import ALLOWED_ALGORITHMS, KID_PATTERN, b64url_decode
@@ -39,6 +32,18 @@ from .errors import (
     UnknownKeyError,
 )
 
+if TYPE_CHECKING:
+    # joserfc and cryptography come in at the first key import (_crypto):
+    # importing the SDK, or a client that has seen no key yet, needs neither.
+    # asyncio: see _retry.
+    import asyncio
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from joserfc.jwk import RSAKey
+    from joserfc.jws import JWSRegistry
+
 __all__ = ["JwksFetch", "JwksPolicy"]
 
 _log = logging.getLogger("descope_keys.jwks")
@@ -47,8 +52,6 @@ JwksFetch = Callable[[float], Awaitable[tuple[object, str | None]]]
 """Fetch the project's JWKS: called with the timeout, returns ``(json_body,
 cache_control_header)``; raises TransportError or ApiError."""
 
-# joserfc's algorithm registry, restricted to what we accept; built once.
-_REGISTRY: Final = JWSRegistry(algorithms=sorted(ALLOWED_ALGORITHMS))
 _MIN_RSA_BITS: Final = 2048
 # Verification cost grows with the modulus: cap it so a JWKS cannot make
 # every validation expensive.
@@ -68,14 +71,40 @@ _MAX_FAILURE_BACKOFF: Final = 5.0
 _MAX_STALE_BACKOFF: Final = 120.0
 _MAX_AGE: Final = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?=,|$)", re.IGNORECASE)
 _NO_STORE: Final = re.compile(r"(?:^|,)\s*no-(?:store|cache)\s*(?=,|=|$)", re.IGNORECASE)
-_PKCS1: Final = padding.PKCS1v15()
-_HASHES: Final[Mapping[str, hashes.HashAlgorithm]] = {
-    "RS256": hashes.SHA256(),
-    "RS384": hashes.SHA384(),
-    "RS512": hashes.SHA512(),
-}
 _SECONDS: Final = number_field(minimum=0.0, unit="seconds")
 _POSITIVE_SECONDS: Final = number_field(minimum=0.0, exclusive_minimum=True, unit="seconds")
+
+
+class _Crypto(NamedTuple):
+    """What key import and verification take from joserfc and cryptography."""
+
+    #: joserfc's algorithm registry, restricted to what we accept.
+    registry: JWSRegistry
+    rsa_key: type[RSAKey]
+    import_errors: tuple[type[Exception], ...]
+    invalid_signature: type[Exception]
+    pkcs1: AsymmetricPadding
+    hashes: Mapping[str, hashes.HashAlgorithm]
+
+
+@functools.cache
+def _crypto() -> _Crypto:
+    """Import joserfc and cryptography, once, at the first key import."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from joserfc.errors import JoseError
+    from joserfc.jwk import RSAKey
+    from joserfc.jws import JWSRegistry
+
+    return _Crypto(
+        registry=JWSRegistry(algorithms=sorted(ALLOWED_ALGORITHMS)),
+        rsa_key=RSAKey,
+        import_errors=(JoseError, TokenValidationError, ValueError, TypeError),
+        invalid_signature=InvalidSignature,
+        pkcs1=padding.PKCS1v15(),
+        hashes={"RS256": hashes.SHA256(), "RS384": hashes.SHA384(), "RS512": hashes.SHA512()},
+    )
 
 
 @attrs.frozen
@@ -120,6 +149,10 @@ class VerifyKey:
     jwk: RSAKey
     _public: RSAPublicKey
     _hash: hashes.HashAlgorithm
+    # Held per key rather than as module constants: cryptography is imported
+    # with the first key, not with this module.
+    _padding: AsymmetricPadding = attrs.field(repr=False)
+    _invalid_signature: type[Exception] = attrs.field(repr=False)
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
         """Check a signature with this key's algorithm (the token's ``alg`` matched it)."""
@@ -127,8 +160,8 @@ class VerifyKey:
         # lookup per token; calling the key joserfc imported directly saves
         # that (see benchmarks/validation.py).
         try:
-            self._public.verify(signature, signing_input, _PKCS1, self._hash)
-        except InvalidSignature:
+            self._public.verify(signature, signing_input, self._padding, self._hash)
+        except self._invalid_signature:
             return False
         return True
 
@@ -177,6 +210,7 @@ def _import_jwk(item: object, previous: Mapping[str, VerifyKey]) -> VerifyKey | 
     known = previous.get(kid)
     if known is not None and known.fingerprint == fingerprint:
         return known  # parsed once: a refresh keeps the same object
+    crypto = _crypto()
     try:
         modulus = int.from_bytes(b64url_decode(n), "big")
         exponent = int.from_bytes(b64url_decode(e), "big")
@@ -191,14 +225,24 @@ def _import_jwk(item: object, previous: Mapping[str, VerifyKey]) -> VerifyKey | 
             return None
         # Only public members go in: a JWKS that leaks "d" must not make us
         # hold a private key.
-        jwk = RSAKey.import_key(
+        jwk = crypto.rsa_key.import_key(
             {"kty": "RSA", "n": n, "e": e, "alg": alg, "use": "sig", "kid": kid}
         )
-        _REGISTRY.get_alg(alg).check_key(jwk)
+        crypto.registry.get_alg(alg).check_key(jwk)
         public = jwk.public_key
-    except (JoseError, TokenValidationError, ValueError, TypeError):
+    except crypto.import_errors:
         return None
-    return VerifyKey(kid, alg, (public.key_size + 7) // 8, fingerprint, jwk, public, _HASHES[alg])
+    return VerifyKey(
+        kid,
+        alg,
+        (public.key_size + 7) // 8,
+        fingerprint,
+        jwk,
+        public,
+        crypto.hashes[alg],
+        crypto.pkcs1,
+        crypto.invalid_signature,
+    )
 
 
 def parse_jwks(body: object, previous: Mapping[str, VerifyKey]) -> dict[str, VerifyKey]:
@@ -374,6 +418,8 @@ class JwksCache:
             self._start(now)
 
     def _bind(self) -> asyncio.AbstractEventLoop:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # First use, or a new loop (e.g. a fresh portal after os.fork()):
@@ -404,6 +450,8 @@ class JwksCache:
         Never raises for a failed fetch: the caller looks the key up again and
         gets the stale set, an UnknownKeyError, or a TransportError.
         """
+        import asyncio
+
         self._bind()
         task = self._task
         if task is None or task.done():
@@ -428,6 +476,8 @@ class JwksCache:
             # aclose() cancelled the fetch: the caller's lookup fails closed.
 
     async def _run(self, started: float) -> None:
+        import asyncio
+
         assert self._fetch is not None
         timeout = self.policy.timeout
         try:
@@ -476,6 +526,8 @@ class JwksCache:
 
     async def aclose(self) -> None:
         """Cancel a running background refresh; idempotent."""
+        import asyncio
+
         self._closed = True
         task, self._task = self._task, None
         if task is None or task.done():

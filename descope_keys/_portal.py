@@ -29,7 +29,6 @@ background event loop per sync client, and
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import logging
@@ -40,9 +39,14 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Coroutine
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from .errors import ClientClosedError
+
+if TYPE_CHECKING:
+    # Imported where used (see _retry): the sync facade's loop starts with
+    # its first call, and most processes that import the SDK never make one.
+    import asyncio
 
 __all__ = ["LoopStoppedError", "LoopThread", "Portal", "make_inert", "rename_repr"]
 
@@ -81,6 +85,8 @@ if sys.version_info >= (3, 12):
     def _new_task(
         loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
     ) -> asyncio.Task[None]:
+        import asyncio
+
         # Run the first step now rather than on the next loop iteration:
         # about 10 µs less per call.
         return asyncio.Task(coro, loop=loop, eager_start=True)
@@ -114,6 +120,8 @@ class _Call:
     # -- on the loop ------------------------------------------------------
 
     def start(self) -> None:
+        import asyncio
+
         self.task = _new_task(asyncio.get_running_loop(), self._run())
 
     async def _run(self) -> None:
@@ -212,6 +220,8 @@ def make_inert(selector: _TrackingSelector) -> None:
 
 def _new_loop() -> tuple[asyncio.AbstractEventLoop, _TrackingSelector | None]:
     """A new loop; asyncio's own selector loop with a tracking selector wherever fork exists."""
+    import asyncio
+
     # An event-loop policy of the application's (uvloop, say) gets its own
     # loop, as asyncio.new_event_loop() gives it; after a fork that loop is
     # only kept alive, never used.
@@ -289,7 +299,9 @@ class LoopThread:
             loop, thread = self.loop, self.thread
             self.loop = self.thread = self._selector = None
         if loop is None or thread is None:
-            return
+            return  # never started: a client that only validated needs no asyncio
+        import asyncio
+
         try:
             if teardown is not None:
                 asyncio.run_coroutine_threadsafe(teardown(), loop).result(timeout)
@@ -462,6 +474,8 @@ class Portal(Generic[_T]):
             ClientClosedError: the client was closed (before or during the call).
             RuntimeError: called from the loop thread itself (it would deadlock).
         """
+        import asyncio
+
         try:
             self._admit()
         except BaseException:
@@ -478,6 +492,8 @@ class Portal(Generic[_T]):
 
     def _admit(self) -> None:
         """Make sure a call may run now, starting the loop thread if need be."""
+        import asyncio
+
         if self._pid != os.getpid():
             # A fork the hook did not see (only a C-level fork that skips
             # Python's at-fork handlers): the coroutine belongs to the
@@ -564,6 +580,8 @@ class Portal(Generic[_T]):
 
 def _serve(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
     """The loop thread: run until stopped, then finish every task and close the loop."""
+    import asyncio
+
     asyncio.set_event_loop(loop)
     loop.call_soon(ready.set)
     try:
@@ -581,6 +599,8 @@ def _serve(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    import asyncio
+
     tasks = asyncio.all_tasks(loop)
     if not tasks:
         return
@@ -591,6 +611,8 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
 
 async def _shutdown(target: _Closable) -> None:
     """Close the target, then cancel whatever still runs (calls cut short by close)."""
+    import asyncio
+
     try:
         await target.aclose()
     finally:

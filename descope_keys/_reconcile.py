@@ -34,7 +34,6 @@ a queue past the client's timeout).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -51,6 +50,8 @@ from ._retry import Safety
 from .errors import AmbiguousResultError, DescopeError, NotFoundError
 
 if TYPE_CHECKING:
+    import asyncio  # imported where used: see _retry
+
     from ._call import Caller
     from ._retry import RetryPolicy
     from ._transport import Response
@@ -141,6 +142,8 @@ class CreateLedger:
         :meth:`pending`, so the reconcile whose turn it is knows how many
         orphans this client may have left under that name.
         """
+        import asyncio
+
         self._pending[name] = self._pending.get(name, 0) + 1
         try:
             lock = self._locks.get(name)
@@ -190,6 +193,8 @@ class CreateLedger:
 
     async def wait_idle(self, name: str, timeout: float) -> bool:
         """Wait until no create attempt for ``name`` is in flight; False on timeout."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while self._inflight.get(name):

@@ -21,16 +21,13 @@ What is retried depends on what the failure says about the server:
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 import attrs
-from tenacity import AsyncRetrying, RetryCallState
-from tenacity.wait import wait_random_exponential
 
 from ._arguments import number_field
 from ._retry_budget import RetryBudget
@@ -41,6 +38,16 @@ from .errors import (
     RequestTimeoutError,
     TransportError,
 )
+
+if TYPE_CHECKING:
+    # tenacity is imported by the first failed attempt (_Retrier): a call
+    # that succeeds at once never needs it, nor does a process that never
+    # sends a request.
+    # asyncio is imported where it is used: importing it (with ssl, socket
+    # and concurrent.futures) costs more than this whole module, and
+    # ``import descope_keys`` (the CLI's --help, a sync validator) runs no loop.
+
+    from tenacity import RetryCallState
 
 __all__ = ["Failure", "Reconcile", "RetryBudget", "RetryPolicy", "Safety", "classify", "run"]
 
@@ -157,6 +164,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _after_timeout(exc: BaseException) -> bool:
+    import asyncio
+
     return isinstance(exc, TransportError) and isinstance(exc.__cause__, asyncio.TimeoutError)
 
 
@@ -180,7 +189,6 @@ class _Retrier(Generic[T]):
         self._budget = budget
         self._reconcile = reconcile
         self._deadline_at = started + policy.deadline
-        self._jitter = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
         self._made = 0
         self._kind = Failure.FINAL
         self._ambiguous_seen = False
@@ -190,11 +198,18 @@ class _Retrier(Generic[T]):
 
     async def after_first(self, exc: Exception) -> T:
         """Handle the first attempt's failure: raise it, or retry under tenacity."""
+        import asyncio
+
         self._made = 1
         await self._settle(exc)
         if not self._should_retry_exc(exc):
             raise exc
         self._replay = exc
+        from tenacity import AsyncRetrying
+        from tenacity.wait import wait_random_exponential
+
+        policy = self._policy
+        self._jitter = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
         retrying = AsyncRetrying(
             sleep=asyncio.sleep,
             stop=self._stop,
@@ -209,6 +224,8 @@ class _Retrier(Generic[T]):
         return result
 
     async def _next_attempt(self) -> T:
+        import asyncio
+
         replay, self._replay = self._replay, None
         if replay is not None:
             # tenacity's attempt 1 is the bare attempt that already failed.

@@ -8,15 +8,13 @@ the server may have acted on the request.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final, NamedTuple
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._config import Settings
 from ._http_date import parse_http_date
@@ -34,6 +32,15 @@ from .errors import (
     TransportError,
     WrongEventLoopError,
 )
+
+if TYPE_CHECKING:
+    # Imported on first network use (Transport._get_session): aiohttp and
+    # yarl cost more at import than the rest of the SDK, and a client that
+    # only validates with pinned keys never sends a request. asyncio too:
+    # see _retry.
+    import asyncio
+
+    import aiohttp
 
 __all__ = ["MAX_RESPONSE_BYTES", "SDK_NAME", "Response", "Transport", "parse_retry_after"]
 
@@ -98,6 +105,8 @@ class _Rule(NamedTuple):
 
 
 def _cannot_connect(exc: BaseException, host: str) -> str:
+    import aiohttp
+
     os_error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else None
     return f"cannot connect to {host}: {(os_error and os_error.strerror) or exc}"
 
@@ -106,35 +115,51 @@ def _connection_failed(exc: BaseException, host: str) -> str:
     return f"connection failed: {type(exc).__name__}"
 
 
-# The first rule whose source matches wins, so the most specific come first:
-# a ConnectionTimeoutError is an asyncio.TimeoutError and a ClientError too.
-# In the manner of httpx's map_httpcore_exceptions, as a table rather than a
-# chain of except clauses.
-_RULES: Final = (
-    # No connection was made, so nothing was sent: safe to repeat.
-    _Rule(
-        aiohttp.ConnectionTimeoutError,
-        RequestTimeoutError,
-        False,
-        lambda exc, host: f"timed out connecting to {host}",
-    ),
-    _Rule(aiohttp.ClientConnectorError, TransportError, False, _cannot_connect),
-    _Rule(asyncio.TimeoutError, RequestTimeoutError, True, lambda exc, host: "request timed out"),
-    _Rule(aiohttp.ClientResponseError, TransportError, True, _connection_failed, chain=False),
-    # Reset, disconnect or truncated body after the request went out.
-    _Rule(aiohttp.ClientError, TransportError, True, _connection_failed),
-)
-_MAPPED: Final = tuple(rule.source for rule in _RULES)
+@functools.cache
+def _rules() -> tuple[_Rule, ...]:
+    """The error table, built with aiohttp's classes at the first failure that needs it.
+
+    The first rule whose source matches wins, so the most specific come
+    first: a ConnectionTimeoutError is an asyncio.TimeoutError and a
+    ClientError too. In the manner of httpx's map_httpcore_exceptions, as a
+    table rather than a chain of except clauses.
+    """
+    import asyncio
+
+    import aiohttp
+
+    return (
+        # No connection was made, so nothing was sent: safe to repeat.
+        _Rule(
+            aiohttp.ConnectionTimeoutError,
+            RequestTimeoutError,
+            False,
+            lambda exc, host: f"timed out connecting to {host}",
+        ),
+        _Rule(aiohttp.ClientConnectorError, TransportError, False, _cannot_connect),
+        _Rule(
+            asyncio.TimeoutError, RequestTimeoutError, True, lambda exc, host: "request timed out"
+        ),
+        _Rule(aiohttp.ClientResponseError, TransportError, True, _connection_failed, chain=False),
+        # Reset, disconnect or truncated body after the request went out.
+        _Rule(aiohttp.ClientError, TransportError, True, _connection_failed),
+    )
+
+
+@functools.cache
+def _mapped() -> tuple[type[BaseException], ...]:
+    """The failures :func:`_map_error` maps (an ``except`` clause evaluates it only on one)."""
+    return tuple(rule.source for rule in _rules())
 
 
 def _map_error(exc: BaseException, operation: str, host: str) -> TransportError:
-    """Our error for an aiohttp failure (one of ``_MAPPED``), its cause set where safe.
+    """Our error for an aiohttp failure (one of :func:`_mapped`), its cause set where safe.
 
     The caller raises it outside its ``except`` clause: raised inside, the
     failure would still be reachable as ``__context__``, whatever ``from``
     says.
     """
-    rule = next(rule for rule in _RULES if isinstance(exc, rule.source))
+    rule = next(rule for rule in _rules() if isinstance(exc, rule.source))
     error = rule.error(rule.message(exc, host), operation=operation, request_sent=rule.request_sent)
     if rule.chain:
         error.__cause__ = exc  # (which also suppresses the context, as ``from`` would)
@@ -198,9 +223,6 @@ class Transport:
         self._closed = False
         self._base_url = settings.base_url
         self._host = settings.base_url.split("://", 1)[-1]  # for messages
-        self._timeout = aiohttp.ClientTimeout(
-            total=settings.timeout, sock_connect=min(settings.timeout, 10.0)
-        )
         self._headers = {
             "Content-Type": "application/json",
             "x-descope-sdk-name": SDK_NAME,
@@ -221,18 +243,24 @@ class Transport:
         return f"{self._project_bearer}:{secret}"
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import asyncio
+
         if self._closed:
             raise ClientClosedError("this client is closed; create a new one")
         loop = asyncio.get_running_loop()
         session = self._session
         if session is None:
+            import aiohttp
+
             connector = aiohttp.TCPConnector(
                 limit=self._limit, limit_per_host=self._limit, ttl_dns_cache=300
             )
             session = aiohttp.ClientSession(
                 connector=connector,
                 headers=self._headers,
-                timeout=self._timeout,
+                timeout=aiohttp.ClientTimeout(
+                    total=self._settings.timeout, sock_connect=min(self._settings.timeout, 10.0)
+                ),
                 raise_for_status=False,
                 auto_decompress=True,
                 trust_env=False,
@@ -267,6 +295,8 @@ class Transport:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         kwargs: dict[str, Any] = {}
         if timeout is not None:
+            import aiohttp  # loaded by _get_session already
+
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout)
         started = time.perf_counter()
         try:
@@ -281,7 +311,7 @@ class Transport:
             ) as resp:
                 raw = await self._read_capped(operation, resp)
                 status, headers = resp.status, resp.headers
-        except _MAPPED as exc:
+        except _mapped() as exc:
             error = _map_error(exc, operation, self._host)
         else:
             if _log.isEnabledFor(logging.DEBUG):

@@ -25,9 +25,12 @@ _IMPORT_HELPERS = {"annotations": __future__.annotations, "Any": typing.Any}
 
 
 def _public_names(module: types.ModuleType) -> set[str]:
+    # dir() and getattr(), not vars(): the package serves its client-side
+    # names on first access (PEP 562), and lists them in its __dir__.
     return {
         name
-        for name, value in vars(module).items()
+        for name in dir(module)
+        for value in [getattr(module, name)]
         if not name.startswith("_")
         # Submodules (errors, emulator, integrations...) are reached by their path.
         and not isinstance(value, types.ModuleType)

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Iterable
 
 import pytest
+import tenacity
 
-from descope_keys import _retry
 from descope_keys._retry import RetryBudget, RetryPolicy, Safety, run
 from descope_keys.errors import (
     AmbiguousResultError,
@@ -80,7 +80,8 @@ async def test_success_on_first_attempt_never_builds_tenacity(
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("AsyncRetrying built on the success path")
 
-    monkeypatch.setattr(_retry, "AsyncRetrying", forbidden)
+    # _retry imports tenacity on the first failure: patch it where it is read.
+    monkeypatch.setattr(tenacity, "AsyncRetrying", forbidden)
     script = Script()
     assert await call(script) == "ok"
     assert script.calls == 1
@@ -353,8 +354,8 @@ async def test_a_wait_that_ends_past_the_deadline_reports_the_last_real_failure(
     async def overshooting_sleep(seconds: float) -> None:
         await real_sleep(0.6)  # far past the deadline, whatever was asked
 
-    shim = type("Asyncio", (), {**vars(asyncio), "sleep": staticmethod(overshooting_sleep)})
-    monkeypatch.setattr(_retry, "asyncio", shim)
+    # _retry imports asyncio where it uses it: patch the function it reads.
+    monkeypatch.setattr(asyncio, "sleep", overshooting_sleep)
     first = server(503)
     script = Script(first, server(503), server(503))
     with pytest.raises(ServerError) as info:

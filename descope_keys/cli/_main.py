@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from .._config import ENV_MANAGEMENT_KEY, ENV_PROJECT_ID
-from .._credentials import ENV_ACCESS_KEY
 from ._console import Io
 from ._errors import EXIT_FAILURE, EXIT_USAGE, Context, describe, redact
 from ._parser import BATCH_COMMANDS, UsageError, build_parser
@@ -19,8 +18,9 @@ from ._parser import BATCH_COMMANDS, UsageError, build_parser
 __all__ = ["main"]
 
 _EXIT_INTERRUPTED = 130
-# The SDK (aiohttp, joserfc) is imported only by commands that use it, so that
-# --help and usage errors answer at once.
+# The SDK's network side (asyncio, aiohttp, joserfc) is imported only by the
+# commands that use it, so that --help, --version and usage errors answer at
+# once (tests/test_imports.py holds the list of what they may load).
 
 
 def _read_stdin(what: str) -> str:
@@ -46,6 +46,8 @@ def _prepare_batch(args: argparse.Namespace) -> None:
 
 def _prepare(args: argparse.Namespace) -> Context:
     """Check what can be checked before any I/O; read '-' arguments from stdin."""
+    from .._credentials import ENV_ACCESS_KEY  # the token side, not needed by --help
+
     if args.command == "keys":
         if args.action is None:
             raise UsageError(
@@ -107,9 +109,18 @@ def _key_id(args: argparse.Namespace) -> str | None:
 
 
 def _secrets(args: argparse.Namespace) -> list[str]:
+    from .._credentials import ENV_ACCESS_KEY
+
     values = [os.environ.get(ENV_MANAGEMENT_KEY, ""), os.environ.get(ENV_ACCESS_KEY, "")]
     values += [getattr(args, "secret", ""), getattr(args, "jwt", "")]
     return [v for v in values if v and v != "-"]
+
+
+def _run(command: Coroutine[Any, Any, int]) -> int:
+    """Run one command's coroutine; asyncio comes in here, after the usage checks."""
+    import asyncio
+
+    return asyncio.run(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,10 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from ._demo import run_demo
 
-            return asyncio.run(run_demo(io))
+            return _run(run_demo(io))
         context = _prepare(args)
         io.secrets = _secrets(args)
-        return asyncio.run(_dispatch(args, io))
+        return _run(_dispatch(args, io))
     except KeyboardInterrupt:
         io.error("interrupted")
         return _EXIT_INTERRUPTED

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from .._converter import converter
 from .._models import AccessKey, CreatedAccessKey, KeyTenant
 from .._tokens import AccessKeyToken
 
@@ -185,6 +184,8 @@ def plain(value: Any) -> Any:
 
 def key_json(key: AccessKey) -> dict[str, Any]:
     """A key with the wire's field names."""
+    from .._converter import converter  # cattrs: only the commands that print keys need it
+
     out: dict[str, Any] = converter.unstructure(key)
     return out
 
