@@ -215,7 +215,8 @@ def test_under_xdist_each_worker_has_its_own_emulator(
     monkeypatch.setenv("RECORDS", str(records))
     pytester.makeini(USER_INI)
     pytester.makepyfile(test_xdist=XDIST_SUITE)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    # The workers are subprocesses: the entry point loads the plugin in each.
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-n", "2")
     result.assert_outcomes(passed=4)
     seen = [json.loads(line) for line in records.read_text().splitlines()]
     urls = {record["worker"]: record["url"] for record in seen}

@@ -171,6 +171,19 @@ def test_the_toolkit_imports_neither_pytest_nor_the_emulator_until_used() -> Non
     assert proc.returncode == 0, proc.stderr
 
 
+def test_loading_the_pytest_plugin_imports_neither_the_emulator_nor_the_factory() -> None:
+    code = (
+        "import sys\n"
+        "import descope_keys.testing.plugin\n"
+        "early = {'descope_keys.emulator', 'descope_keys.testing._factory'} & set(sys.modules)\n"
+        "assert not early, early\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     import descope_keys.testing as toolkit
 
