@@ -90,8 +90,7 @@ class _SessionEmulator:
 
     def _apply(self, emulator: ThreadedEmulator) -> None:
         for name, value in self._settings.items():
-            if value is not None:
-                setattr(emulator, name, value)
+            setattr(emulator, name, value)
 
 
 _SESSION = pytest.StashKey[_SessionEmulator]()
@@ -109,7 +108,8 @@ def _marker_settings(item: pytest.Item) -> dict[str, Any]:
                 pytrace=False,
             )
         for name, value in marker.kwargs.items():
-            settings.setdefault(name, value)
+            if value is not None:  # None: not set here (a farther marker or the default)
+                settings.setdefault(name, value)
     role_permissions = settings.get("role_permissions")
     if role_permissions is not None and not isinstance(role_permissions, Mapping):
         pytest.fail(f"{item.nodeid}: mark.descope role_permissions must be a dict", pytrace=False)

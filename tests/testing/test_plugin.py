@@ -172,10 +172,12 @@ def test_the_closest_marker_wins(descope_token_factory):
     assert (token.expires_at - token.issued_at).total_seconds() == 42
 
 
+@pytest.mark.descope(role_permissions=None)  # None: as if not given, the module's applies
 def test_a_shorter_session_for_one_token(descope_token_factory):
     token = descope_token_factory(roles=["admin"], session_ttl=5, custom_claims={"team": "blue"})
     assert (token.expires_at - token.issued_at).total_seconds() == 5
     assert token.claims["team"] == "blue"
+    assert token.permissions == ("orders:write",)
 """
 
 
@@ -303,6 +305,32 @@ def test_the_async_client_under_anyio_alone(pytester: pytest.Pytester) -> None:
     ini = "[pytest]\nfilterwarnings = error\n"
     result = run(pytester, "-p", "no:asyncio", "-p", "no:aiohttp", ini=ini, test_anyio=ANYIO_SUITE)
     result.assert_outcomes(passed=1)
+
+
+def test_the_async_client_skips_other_anyio_backends_and_refuses_sync_tests(
+    pytester: pytest.Pytester,
+) -> None:
+    suite = """
+import pytest
+
+
+@pytest.fixture
+def anyio_backend():
+    return "trio"
+
+
+@pytest.mark.anyio
+async def test_on_trio(async_descope_client):
+    raise AssertionError("never runs: aiohttp needs asyncio")
+
+
+def test_sync(async_descope_client):
+    pass
+"""
+    ini = "[pytest]\nfilterwarnings = error\n"
+    result = run(pytester, "-p", "no:asyncio", "-p", "no:aiohttp", "-rs", ini=ini, test_t=suite)
+    result.assert_outcomes(skipped=1, errors=1)
+    result.stdout.fnmatch_lines(["*runs on asyncio (aiohttp), not trio*"])
 
 
 def test_the_async_client_under_anyio_beside_pytest_asyncio(pytester: pytest.Pytester) -> None:

@@ -155,6 +155,7 @@ def test_a_factory_closes_only_the_client_it_made(emu: ThreadedEmulator) -> None
     assert emu.management_key not in repr(factory)
 
 
+@pytest.mark.slow
 def test_the_toolkit_imports_neither_pytest_nor_the_emulator_until_used() -> None:
     code = (
         "import sys\n"
@@ -171,6 +172,7 @@ def test_the_toolkit_imports_neither_pytest_nor_the_emulator_until_used() -> Non
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_loading_the_pytest_plugin_imports_neither_the_emulator_nor_the_factory() -> None:
     code = (
         "import sys\n"
