@@ -54,7 +54,6 @@ class _SessionEmulator:
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
         self.emulator: ThreadedEmulator | None = None
-        self.starts = 0
         self._settings: dict[str, Any] = {}
 
     def db_path(self) -> Path | None:
@@ -72,7 +71,6 @@ class _SessionEmulator:
         emulator = ThreadedEmulator(db=self.db_path())
         emulator.start()
         self.emulator = emulator
-        self.starts += 1
         emulator.reset()  # a kept database starts each session empty too
         self._apply(emulator)
         return emulator
@@ -110,9 +108,24 @@ def _marker_settings(item: pytest.Item) -> dict[str, Any]:
         for name, value in marker.kwargs.items():
             if value is not None:  # None: not set here (a farther marker or the default)
                 settings.setdefault(name, value)
+    # Checked here, so that a bad value fails its own test and never the
+    # session fixture (whose error every later test would share).
     role_permissions = settings.get("role_permissions")
-    if role_permissions is not None and not isinstance(role_permissions, Mapping):
-        pytest.fail(f"{item.nodeid}: mark.descope role_permissions must be a dict", pytrace=False)
+    if role_permissions is not None:
+        from descope_keys.emulator._server import _role_map
+
+        try:
+            if not isinstance(role_permissions, Mapping):
+                raise ValueError("role_permissions must be a dict")
+            _role_map(role_permissions)
+        except ValueError as exc:
+            pytest.fail(f"{item.nodeid}: mark.descope {exc}", pytrace=False)
+    ttl = settings.get("session_ttl")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
+        pytest.fail(
+            f"{item.nodeid}: mark.descope session_ttl must be a positive number of seconds",
+            pytrace=False,
+        )
     return settings
 
 

@@ -373,14 +373,21 @@ def test_the_async_client_in_a_sync_test_is_a_clear_error(pytester: pytest.Pytes
         ("descope(colour='red')", "*mark.descope takes only*(got colour)*"),
         ("descope({'admin': []})", "*mark.descope takes only*positional*"),
         ("descope(role_permissions=['admin'])", "*role_permissions must be a dict*"),
+        ("descope(role_permissions={'admin': [1]})", "*role_permissions must map role*"),
+        ("descope(session_ttl=0)", "*session_ttl must be a positive number*"),
     ],
 )
 def test_a_wrong_marker_fails_the_test_with_a_clear_message(
     pytester: pytest.Pytester, marker: str, message: str
 ) -> None:
-    suite = f"import pytest\n\n@pytest.mark.{marker}\ndef test_marked():\n    pass\n"
+    suite = (
+        "import pytest\n\n"
+        f"@pytest.mark.{marker}\n"
+        "def test_marked(descope_emulator):\n    pass\n\n"
+        "def test_next(descope_emulator):\n    pass\n"
+    )
     result = run(pytester, test_marked=suite)
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=1, passed=1)  # the session's emulator is not broken
     result.stdout.fnmatch_lines([message])
 
 
