@@ -279,6 +279,13 @@ def test_one_emulator_serves_the_whole_session_and_stops_after(
     assert not starts[0].running
 
 
+def test_the_plugin_can_be_turned_off_by_its_entry_point_name(pytester: pytest.Pytester) -> None:
+    suite = "def test_wants(descope_emulator):\n    pass\n"
+    result = run(pytester, "-p", "no:descope_keys", test_off=suite)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'descope_emulator' not found*"])
+
+
 def test_the_plugin_is_active_in_this_project_s_own_suite(pytestconfig: pytest.Config) -> None:
     assert pytestconfig.pluginmanager.has_plugin("descope_keys")
 
