@@ -16,6 +16,13 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 USER_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\n"
 
 
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user suites run as a plain pytest would, even when this suite runs under xdist."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def blocks() -> list[str]:
     text = README.read_text(encoding="utf-8")
     section = text.split("<!-- section:testing -->", 1)[1].split("<!-- /section:testing -->", 1)[0]
