@@ -132,7 +132,7 @@ class AuthRoutes:
         """
         state = self._state
         issued_at = int(now)
-        expires_at = issued_at + state.session_ttl
+        expires_at = issued_at + state.session_ttl_of(key["id"])
         if key["expireTime"]:
             expires_at = min(expires_at, int(key["expireTime"]))
         claims: dict[str, Any] = dict(key["customClaims"])  # set first: never shadows below

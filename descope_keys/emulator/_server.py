@@ -115,6 +115,9 @@ class Emulator:
         self._signing_key = signing_key
         self._role_permissions = _role_map(role_permissions)
         self._session_ttl = int(session_ttl)
+        # What reset() goes back to.
+        self._constructed_role_permissions = self._role_permissions
+        self._constructed_session_ttl = self._session_ttl
         self._trust_forwarded_for = trust_forwarded_for
         self._test_hooks = test_hooks
         self._access_log = access_log
@@ -273,6 +276,65 @@ class Emulator:
         self._created_by = value
         if self._state is not None:
             self._state.created_by = value
+
+    @property
+    def role_permissions(self) -> dict[str, list[str]]:
+        """Role name → permission names, for the ``permissions`` claims of tokens issued next."""
+        return {role: list(perms) for role, perms in self._role_permissions.items()}
+
+    @role_permissions.setter
+    def role_permissions(self, value: Mapping[str, Iterable[str]]) -> None:
+        self._role_permissions = _role_map(value)
+        if self._state is not None:
+            self._state.role_permissions = self._role_permissions
+
+    @property
+    def session_ttl(self) -> int:
+        """The lifetime, in seconds, of the session tokens issued from now on."""
+        return self._session_ttl
+
+    @session_ttl.setter
+    def session_ttl(self, value: int) -> None:
+        if value <= 0:
+            raise ValueError("session_ttl must be a positive number of seconds")
+        self._session_ttl = int(value)
+        if self._state is not None:
+            self._state.session_ttl = self._session_ttl
+
+    def set_key_session_ttl(self, key_id: str, seconds: int | None) -> None:
+        """Give the tokens of one key their own lifetime (``None``: the default again).
+
+        Still capped at the key's ``expireTime``, as every token is.
+        """
+        if seconds is not None and seconds <= 0:
+            raise ValueError("seconds must be a positive number of seconds or None")
+        ttls = self._running_state().key_session_ttls
+        if seconds is None:
+            ttls.pop(key_id, None)
+        else:
+            ttls[key_id] = int(seconds)
+
+    def reset(self) -> None:
+        """Forget everything tests changed: back to the emulator as it was constructed.
+
+        Deletes every key; clears faults, the rate limit, request counts and
+        per-key session lifetimes; puts the clock back to real time, the
+        role map, ``session_ttl`` and ``created_by`` back to their constructed
+        values, and signing back to the first key, alone in the JWKS. The
+        address, project id and management key stay.
+        """
+        self._faults.clear()
+        self._rate_limiter.configure(None)
+        self._request_counts.clear()
+        self._clock.reset()
+        self.created_by = "management-key"
+        self.role_permissions = self._constructed_role_permissions
+        self.session_ttl = self._constructed_session_ttl
+        state = self._state
+        if state is not None:
+            state.store.delete([key.id for key in state.store.all()])
+            state.key_session_ttls.clear()
+            state.reset_signing_keys()
 
     @property
     def signing_kid(self) -> str:

@@ -73,6 +73,7 @@ class SigningKeys:
     def __init__(self, current: RSAKey) -> None:
         """Start with ``current`` as the only key."""
         self._lock = threading.Lock()
+        self._first = current
         self._current = current
         self._current_kid = _kid(current)
         self._next: RSAKey | None = None
@@ -155,6 +156,15 @@ class SigningKeys:
             self._retired.clear()
             self._refresh_jwks()
             return dropped
+
+    def reset(self) -> str:
+        """Go back to the key this set started with, alone in the JWKS; returns its ``kid``."""
+        with self._lock:
+            self._current, self._next = self._first, None
+            self._current_kid = _kid(self._first)
+            self._retired.clear()
+            self._refresh_jwks()
+            return self._current_kid
 
     def _refresh_jwks(self) -> None:
         # Caller holds the lock (or is __init__).

@@ -62,6 +62,8 @@ class EmulatorState:
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     faults: Faults = field(default_factory=Faults)
     request_counts: Counter[str] = field(default_factory=Counter)
+    # Test hook: key id -> the session lifetime of that key's tokens.
+    key_session_ttls: dict[str, int] = field(default_factory=dict)
 
     def require_management(self, request: web.Request) -> None:
         """Check ``Bearer <projectId>:<managementKey>`` in constant time, or answer 401."""
@@ -89,6 +91,17 @@ class EmulatorState:
             for permission in self.role_permissions.get(role, ()):
                 granted[permission] = None
         return list(granted)
+
+    def session_ttl_of(self, key_id: str) -> int:
+        """The lifetime of the session tokens issued to ``key_id`` (the hook's, or the default)."""
+        return self.key_session_ttls.get(key_id, self.session_ttl)
+
+    def reset_signing_keys(self) -> str:
+        """Sign with the first key again, alone in the JWKS (persisted as a switch is)."""
+        kid = self.signing.reset()
+        if self.persist_signing_key:
+            self.store.set_meta(SIGNING_KEY_META, self.signing.current_pem())
+        return kid
 
     def switch_signing_key(self) -> str:
         """Sign with the published next key from now on; returns its ``kid``.

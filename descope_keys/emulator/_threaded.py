@@ -142,6 +142,42 @@ class ThreadedEmulator:
         self._runner.call(setattr, self._emulator, "created_by", value)
 
     @property
+    def role_permissions(self) -> dict[str, list[str]]:
+        """Role name → permission names, for the ``permissions`` claims of tokens issued next."""
+        return self._runner.call(lambda: self._emulator.role_permissions)
+
+    @role_permissions.setter
+    def role_permissions(self, value: Mapping[str, Iterable[str]]) -> None:
+        self._runner.call(setattr, self._emulator, "role_permissions", value)
+
+    @property
+    def session_ttl(self) -> int:
+        """The lifetime, in seconds, of the session tokens issued from now on."""
+        return self._runner.call(lambda: self._emulator.session_ttl)
+
+    @session_ttl.setter
+    def session_ttl(self, value: int) -> None:
+        self._runner.call(setattr, self._emulator, "session_ttl", value)
+
+    def set_key_session_ttl(self, key_id: str, seconds: int | None) -> None:
+        """Give the tokens of one key their own lifetime (``None``: the default again).
+
+        Still capped at the key's ``expireTime``, as every token is.
+        """
+        self._runner.call(self._emulator.set_key_session_ttl, key_id, seconds)
+
+    def reset(self) -> None:
+        """Forget everything tests changed: back to the emulator as it was constructed.
+
+        Deletes every key; clears faults, the rate limit, request counts and
+        per-key session lifetimes; puts the clock back to real time, the
+        role map, ``session_ttl`` and ``created_by`` back to their constructed
+        values, and signing back to the first key, alone in the JWKS. The
+        address, project id and management key stay.
+        """
+        self._runner.call(self._emulator.reset)
+
+    @property
     def signing_kid(self) -> str:
         """The ``kid`` of the key that signs new tokens."""
         return self._runner.call(lambda: self._emulator.signing_kid)
