@@ -32,6 +32,7 @@ import attrs
 from tenacity import AsyncRetrying, RetryCallState
 from tenacity.wait import wait_random_exponential
 
+from . import telemetry
 from ._arguments import number_field
 from ._retry_budget import RetryBudget
 from .errors import (
@@ -319,6 +320,7 @@ class _Retrier(Generic[T]):
         return False
 
     def _give_up(self, state: RetryCallState, why: str) -> None:
+        telemetry.gave_up(why)
         _log.info(
             "%s: not retrying after attempt %d: %s",
             self._operation,
@@ -331,6 +333,7 @@ class _Retrier(Generic[T]):
         exc = state.outcome.exception() if state.outcome is not None else None
         reason = "unknown" if exc is None else _reason(exc)
         wait = state.upcoming_sleep
+        telemetry.retried(self._operation, state.attempt_number, reason, wait)
         _log.info(
             "%s: attempt %d failed (%s); retrying in %.3fs",
             self._operation,
