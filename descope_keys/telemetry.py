@@ -315,20 +315,29 @@ class Operation:
         _operation.reset(self._token)
         instruments.context.detach(self._context)
         labels: dict[str, str] = {"descope.operation": self.name}
-        status = self.status
-        attempts = self.attempts
-        if exc is not None and isinstance(exc, Exception):
-            labels["error.type"] = error_type = _error_type(exc)
-            status = getattr(exc, "status", None) or status
-            attempts = getattr(exc, "attempts", None) or attempts
-            # The exception itself is not recorded: its message and traceback stay out.
-            span.set_attribute("error.type", error_type)
-            span.set_status(
-                instruments.trace.Status(instruments.trace.StatusCode.ERROR, _describe(exc))
-            )
-        if status is not None:
-            span.set_attribute("http.response.status_code", status)
-        span.set_attribute("descope.attempts", attempts)
+        # A cancellation ends the span without an error: nothing failed.
+        error = exc if isinstance(exc, Exception) else None
+        if error is not None:
+            labels["error.type"] = _error_type(error)
+        if span.is_recording():  # not for the API's no-op span: it would ignore all this
+            attributes: dict[str, str | int] = {}
+            status = self.status
+            attempts = self.attempts
+            if error is not None:
+                attributes["error.type"] = labels["error.type"]
+                status = getattr(error, "status", None) or status
+                attempts = getattr(error, "attempts", None) or attempts
+                # The exception itself is not recorded: its message and traceback stay out.
+                span.set_status(
+                    instruments.trace.Status(
+                        instruments.trace.StatusCode.ERROR,
+                        _describe(error),
+                    )
+                )
+            if status is not None:
+                attributes["http.response.status_code"] = status
+            attributes["descope.attempts"] = attempts
+            span.set_attributes(attributes)
         span.end()
         instruments.duration.record(time.perf_counter() - self._started, labels)
 
