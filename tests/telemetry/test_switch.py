@@ -45,7 +45,8 @@ def test_the_environment_variable_turns_it_off(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.usefixtures("fresh_state")
-def test_by_default_the_global_providers_are_used() -> None:
+def test_by_default_the_global_providers_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(telemetry.ENV_TELEMETRY, raising=False)
     assert telemetry.instrumented()
 
 
