@@ -183,7 +183,7 @@ async def test_a_failed_jwks_fetch_is_an_error_span(
 async def test_cancellation_ends_the_span_without_an_error(
     otel: Otel, client: AsyncDescopeKeys, emu: Emulator
 ) -> None:
-    emu.inject_fault("/v1/mgmt/accesskey/search", status=None, delay=5)
+    emu.inject_fault("/v1/mgmt/accesskey/search", status=None, delay=1.5)
     task = asyncio.create_task(client.access_keys.search())
     await asyncio.sleep(0.2)
     task.cancel()
