@@ -48,6 +48,7 @@ CASES = {
     "scaling": "validation throughput with 1 and 2 processes (and threads)",
     "jwks_rate": "JWKS requests per hour per process and per fleet (simulated)",
     "credentials": "warm authorization() and each HTTP-client adapter's cost per request",
+    "telemetry": "warm validation and an operation's span with the OpenTelemetry hooks off and on",
 }
 _TIMEOUT = {True: 300.0, False: 3600.0}  # per case: quick, full
 _ERROR_LINES = 3

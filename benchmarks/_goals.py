@@ -279,7 +279,27 @@ def evaluate(cases: Cases, machine: Mapping[str, Any]) -> list[dict[str, Any]]:
         ),
         *_credentials_goals(context),
         *_cold_start_goals(context),
+        _telemetry_goal(context),
     ]
+
+
+def _telemetry_goal(context: tuple[Cases, Mapping[str, Any]]) -> dict[str, Any]:
+    tel = _result(context[0], "telemetry")
+    added = _num(dig(tel, "validation_added_ns"))
+    return _goal(
+        context,
+        "Telemetry adds well under 1 µs to a warm validation, in every state",
+        "telemetry",
+        added,
+        f"{_fmt(added, 0)} ns",
+        "< 1000 ns",
+        lambda ns: ns < 1000,
+        lambda: (
+            f"the worst telemetry state cost {_fmt(added, 0)} ns more per warm validation "
+            f"than the uncounted call (states {dig(tel, 'states')})."
+        ),
+        source="issue 16 (telemetry)",
+    )
 
 
 def _credentials_goals(context: tuple[Cases, Mapping[str, Any]]) -> list[dict[str, Any]]:

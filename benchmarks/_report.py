@@ -329,6 +329,23 @@ def _jwks_rate(result: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _telemetry(result: Mapping[str, Any]) -> list[str]:
+    validation = result.get("validation_ns", {})
+    states = result.get("states", [])
+    rows = [(side, *(figures.get(s) for s in states)) for side, figures in validation.items()]
+    ops = result.get("operation_us", {})
+    return [
+        "Nanoseconds per warm validation (one repeated token, pinned keys), by telemetry "
+        "state; `uncounted` is the same call without the validation counter. "
+        f"Worst state over uncounted: {result.get('validation_added_ns')} ns.",
+        "",
+        *_table(("call", *states), rows),
+        "Microseconds of one operation's span and duration record (what each HTTP call "
+        "adds): " + ", ".join(f"{state} {us}" for state, us in ops.items()) + ".",
+        "",
+    ]
+
+
 SECTIONS = (
     ("validation", "Local validation", _validation),
     ("cold_start", "JWKS fetches: cold stampede and unknown-kid storm", _cold_start),
@@ -336,6 +353,7 @@ SECTIONS = (
     ("memory", "Memory", _memory),
     ("scaling", "Scaling with processes and threads", _scaling),
     ("jwks_rate", "JWKS requests per hour, default JwksPolicy", _jwks_rate),
+    ("telemetry", "Telemetry (OpenTelemetry) cost", _telemetry),
 )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol, TypeVar, overload
 
-from . import _retry
+from . import _retry, telemetry
 from ._retry import RetryPolicy, Safety
 from ._retry_budget import RetryBudget
 from ._transport import Response, Transport
@@ -126,26 +126,43 @@ class Caller:
         send, authorization = self._transport.send, self._authorization
         read = _body if parse is None else parse
         guard = _unguarded if reconcile is None else reconcile.attempt
+        op = telemetry.Operation(operation, method, self._transport.base_url, path)
 
         async def attempt() -> Any:
             with guard():
+                op.attempts += 1
                 response = await send(
                     operation, method, path, authorization=authorization, body=body, params=params
                 )
+                op.status = response.status
                 return read(response)
 
-        return await _retry.run(
-            self._policy, operation, safety, attempt, budget=self._budget, reconcile=reconcile
-        )
+        with op:
+            return await _retry.run(
+                self._policy, operation, safety, attempt, budget=self._budget, reconcile=reconcile
+            )
 
     async def send_once(
         self, operation: str, method: str, path: str, *, timeout: float | None = None
     ) -> Response:
-        """One bare attempt, outside retry and budget, for callers that own their failures."""
-        return await self._transport.send(
+        """One bare attempt, outside retry and budget, for callers that own their failures.
+
+        The caller opens the operation's span (a :class:`telemetry.Operation`)
+        around what it does with the answer; this attempt fills in the request.
+        """
+        op = telemetry.current_operation()
+        if op is not None and op.name == operation:
+            op.http(method, self._transport.base_url, path)
+            op.attempts += 1
+        response = await self._transport.send(
             operation, method, path, authorization=self._authorization, timeout=timeout
         )
+        if op is not None and op.name == operation:
+            op.status = response.status
+        return response
 
     async def aclose(self) -> None:
         """Close the transport under every caller that shares it (idempotent)."""
+        if self._budget is not None:
+            telemetry.untrack_budget(self._budget)  # a closed client's level means nothing
         await self._transport.aclose()

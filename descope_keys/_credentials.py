@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from . import telemetry
 from ._arguments import check_claims, check_secret, check_str, configuration_errors, number_field
 from ._tokens import AccessKeyToken
 from .errors import (
@@ -341,7 +342,9 @@ class AsyncAccessKeyCredentials:
                 token = await self._exchange()
                 fresh = self._schedule(token, sent)
             except Exception as exc:
+                telemetry.refreshed(exc)
                 return self._failed(exc)
+            telemetry.refreshed(None)
             if not self._closed:
                 self._state = fresh
             self._failures = 0

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import attrs
 
+from . import telemetry
 from ._arguments import number_field
 from ._jwt_checks import ALLOWED_ALGORITHMS, KID_PATTERN, b64url_decode
 from .errors import (
@@ -481,9 +482,10 @@ class JwksCache:
         assert self._fetch is not None
         timeout = self.policy.timeout
         try:
-            body, cache_control = await asyncio.wait_for(self._fetch(timeout), timeout)
-            previous = self.snapshot.keys if self.snapshot is not None else {}
-            keys = parse_jwks(body, previous)
+            with telemetry.Operation("jwks"):
+                body, cache_control = await asyncio.wait_for(self._fetch(timeout), timeout)
+                previous = self.snapshot.keys if self.snapshot is not None else {}
+                keys = parse_jwks(body, previous)
         except asyncio.CancelledError:
             self._fetching = False
             raise
@@ -510,6 +512,10 @@ class JwksCache:
             self._retry_at = now + delay
             self._last_error = exc
             self._fetching = False
+            snap, stale_for = self.snapshot, None
+            if snap is not None and snap.fresh_until <= now < snap.usable_until:
+                stale_for = now - snap.fresh_until
+            telemetry.jwks_fetched(exc, stale_for)
             return
         lifetime = _lifetime(self.policy.ttl, cache_control)
         fresh_until = started + lifetime
@@ -523,6 +529,7 @@ class JwksCache:
         self._failures = 0
         self._last_error = None
         self._fetching = False
+        telemetry.jwks_fetched(None)
 
     async def aclose(self) -> None:
         """Cancel a running background refresh; idempotent."""

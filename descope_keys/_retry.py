@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 import attrs
 
+from . import telemetry
 from ._arguments import number_field
 from ._retry_budget import RetryBudget
 from .errors import (
@@ -336,6 +337,7 @@ class _Retrier(Generic[T]):
         return False
 
     def _give_up(self, state: RetryCallState, why: str) -> None:
+        telemetry.gave_up(why)
         _log.info(
             "%s: not retrying after attempt %d: %s",
             self._operation,
@@ -348,6 +350,7 @@ class _Retrier(Generic[T]):
         exc = state.outcome.exception() if state.outcome is not None else None
         reason = "unknown" if exc is None else _reason(exc)
         wait = state.upcoming_sleep
+        telemetry.retried(self._operation, state.attempt_number, reason, wait)
         _log.info(
             "%s: attempt %d failed (%s); retrying in %.3fs",
             self._operation,

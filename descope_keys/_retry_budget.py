@@ -8,6 +8,8 @@ attempts. A healthy service refills the bucket as calls succeed.
 
 from __future__ import annotations
 
+from . import telemetry
+
 __all__ = ["RetryBudget"]
 
 
@@ -24,7 +26,14 @@ class RetryBudget:
     method runs without an ``await``.
     """
 
-    __slots__ = ("_tokens", "capacity", "retry_cost", "success_refill", "timeout_cost")
+    __slots__ = (
+        "__weakref__",
+        "_tokens",
+        "capacity",
+        "retry_cost",
+        "success_refill",
+        "timeout_cost",
+    )
 
     def __init__(
         self,
@@ -41,6 +50,7 @@ class RetryBudget:
         self.timeout_cost = timeout_cost
         self.success_refill = success_refill
         self._tokens = capacity
+        telemetry.track_budget(self)  # its level is a gauge while it lives
 
     @property
     def tokens(self) -> int:

@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from . import telemetry
 from ._arguments import check_leeway, configuration_errors
 from ._jwks import JwksCache, JwksFetch, JwksPolicy, VerifyKey, load_pinned_keys
 from ._jwt_checks import (
@@ -39,6 +40,7 @@ from .errors import (
     ConfigurationError,
     ExpiredTokenError,
     InvalidArgumentError,
+    TokenValidationError,
     TransportError,
     UnknownKeyError,
 )
@@ -51,6 +53,8 @@ _NO_TENANTS: Final[Mapping[str, TenantClaims]] = MappingProxyType({})
 _UTC: Final = timezone.utc
 _fromtimestamp: Final = datetime.fromtimestamp
 _NO_CLAIMS: Final[Mapping[str, Any]] = MappingProxyType({})
+# Counted on every validation: the plain counter telemetry reports (see there).
+_VALIDATED: Final = telemetry.VALIDATED
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -215,12 +219,17 @@ class TokenValidator:
                 (:class:`ExpiredTokenError`, :class:`UnknownKeyError` included).
             TransportError: no usable key set could be obtained (fails closed).
         """
-        token = self._check(jwt, audience, may_fetch=True)
-        if token is None:
-            await self._cache.refresh()
-            token = self._check(jwt, audience, may_fetch=False)
-            if token is None:  # pragma: no cover - lookup raises instead when may_fetch=False
-                raise TransportError("no usable key set", operation="jwks")
+        try:
+            token = self._check(jwt, audience, may_fetch=True)
+            if token is None:
+                await self._cache.refresh()
+                token = self._check(jwt, audience, may_fetch=False)
+                if token is None:  # pragma: no cover - lookup raises instead when may_fetch=False
+                    raise TransportError("no usable key set", operation="jwks")
+        except TokenValidationError as exc:
+            telemetry.rejected(exc.reason)
+            raise
+        next(_VALIDATED)
         return token
 
     async def validate_issued(self, jwt: str, *, audience: str | None = None) -> AccessKeyToken:
@@ -250,7 +259,14 @@ class TokenValidator:
             TokenValidationError: the token is rejected.
             TransportError: no usable key set, and a fetch is not allowed yet.
         """
-        return self._check(jwt, audience, may_fetch=True)
+        try:
+            token = self._check(jwt, audience, may_fetch=True)
+        except TokenValidationError as exc:
+            telemetry.rejected(exc.reason)
+            raise
+        if token is not None:
+            next(_VALIDATED)
+        return token
 
     async def aclose(self) -> None:
         """Stop background refreshes; idempotent."""

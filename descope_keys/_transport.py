@@ -232,6 +232,11 @@ class Transport:
         self._project_bearer = f"Bearer {settings.project_id}"
 
     @property
+    def base_url(self) -> str:
+        """The API base URL requests go to."""
+        return self._base_url
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`aclose` was called."""
         return self._closed

@@ -35,6 +35,7 @@ CASES = {
     "scaling",
     "jwks_rate",
     "credentials",
+    "telemetry",
 }
 CHARTS = {
     "validation.png",

@@ -97,3 +97,16 @@ def sync_is_not_async(sync: DescopeKeys, async_client: AsyncDescopeKeys) -> None
     key: AccessKey = async_client.access_keys.load("K1")  # type: ignore[assignment]
     token: AccessKeyToken = sync.validate_token("jwt")
     del key, token
+
+
+def telemetry_surface() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from descope_keys import telemetry
+
+    assert_type(telemetry.instrument(), None)
+    telemetry.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
+    telemetry.instrument(tracer_provider=MeterProvider())  # type: ignore[arg-type]
+    assert_type(telemetry.instrumented(), bool)
+    telemetry.uninstrument()
