@@ -17,6 +17,7 @@ from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy
 from ._jwks import JwksPolicy
 from ._models import AccessKey, AccessKeyStatus, CreatedAccessKey, KeyTenant
 from ._retry import RetryPolicy
+from ._secret import Secret
 from ._sync import AccessKeyCredentials, AccessKeys, DescopeKeys
 from ._tokens import AccessKeyToken, TenantClaims
 from .errors import (
@@ -68,6 +69,7 @@ __all__ = [
     "RefreshPolicy",
     "RequestTimeoutError",
     "RetryPolicy",
+    "Secret",
     "ServerError",
     "TenantClaims",
     "TokenValidationError",

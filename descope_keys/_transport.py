@@ -20,6 +20,7 @@ import aiohttp
 
 from ._config import Settings
 from ._http_date import parse_http_date
+from ._secret import Secret
 from ._version import __version__
 from .errors import (
     ApiError,
@@ -137,8 +138,25 @@ def _map_error(exc: BaseException, operation: str, host: str) -> TransportError:
     rule = next(rule for rule in _RULES if isinstance(exc, rule.source))
     error = rule.error(rule.message(exc, host), operation=operation, request_sent=rule.request_sent)
     if rule.chain:
-        error.__cause__ = exc  # (which also suppresses the context, as ``from`` would)
+        # Without its traceback: aiohttp's frames hold the request headers,
+        # Authorization included, as locals, which error reporters record.
+        # Its class, message and own chain still say what failed.
+        error.__cause__ = _without_tracebacks(exc)  # (also suppresses the context)
     return error
+
+
+def _without_tracebacks(exc: BaseException) -> BaseException:
+    """``exc``, its causes and contexts stripped of their tracebacks (see _map_error)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        link = pending.pop()
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        link.__traceback__ = None
+        pending += (link.__cause__, link.__context__)
+    return exc
 
 
 def _error_fields(body: bytes) -> dict[str, str]:
@@ -208,17 +226,18 @@ class Transport:
             "x-descope-project-id": settings.project_id,
         }
         self._project_bearer = f"Bearer {settings.project_id}"
+        self._project_authorization = Secret(self._project_bearer)
 
     @property
     def closed(self) -> bool:
         """True once :meth:`aclose` was called."""
         return self._closed
 
-    def bearer(self, secret: str | None) -> str:
+    def bearer(self, secret: Secret | None) -> Secret:
         """``Authorization`` value: ``Bearer <projectId>[:<secret>]`` (docs/wire.md §2)."""
         if secret is None:
-            return self._project_bearer
-        return f"{self._project_bearer}:{secret}"
+            return self._project_authorization
+        return Secret(f"{self._project_bearer}:{secret.reveal()}")
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -251,7 +270,7 @@ class Transport:
         method: str,
         path: str,
         *,
-        authorization: str,
+        authorization: Secret,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -275,7 +294,8 @@ class Transport:
                 self._base_url + path,
                 data=data,
                 params=params,
-                headers={"Authorization": authorization},
+                # Unwrapped here and nowhere else, into no local of ours.
+                headers={"Authorization": authorization.reveal()},
                 allow_redirects=False,
                 **kwargs,
             ) as resp:

@@ -42,6 +42,7 @@ from aiohttp import (
 from aiohttp.typedefs import Middleware
 
 from .._credentials import AsyncAccessKeyCredentials
+from .._secret import Secret
 from .._tokens import AccessKeyToken
 from ..errors import InvalidArgumentError
 from ._core import AsyncTokenValidating, Denial, Guard, Requirement, check_client
@@ -186,17 +187,18 @@ def access_key_auth(credentials: AsyncAccessKeyCredentials) -> ClientMiddlewareT
     async def access_key_auth(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         # The exchange runs on the credentials' own client session, outside
         # this chain: no recursion through this middleware.
-        sent = await credentials.authorization()
-        request.headers[hdrs.AUTHORIZATION] = sent
+        # Wrapped: this frame is in the traceback of every failed request.
+        sent = Secret(await credentials.authorization())
+        request.headers[hdrs.AUTHORIZATION] = sent.reveal()
         response = await handler(request)
         if response.status != 401 or getattr(request.body, "consumed", False):
             return response
         # Only if ``sent`` is still current: many requests refused with the
         # same old token cost one exchange, not one each.
-        credentials.invalidate(sent)
-        fresh = await credentials.authorization()
+        credentials.invalidate(sent.reveal())
+        fresh = Secret(await credentials.authorization())
         response.release()
-        request.headers[hdrs.AUTHORIZATION] = fresh
+        request.headers[hdrs.AUTHORIZATION] = fresh.reveal()
         return await handler(request)
 
     return access_key_auth
