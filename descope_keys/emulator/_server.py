@@ -19,6 +19,7 @@ from descope_keys.emulator._hooks import Clock, Fault, Faults, RateLimiter, keyw
 from descope_keys.emulator._signing import SigningKeys, generate_rsa_key, load_rsa_key
 from descope_keys.emulator._state import SIGNING_KEY_META, EmulatorState, random_id
 from descope_keys.emulator._store import MemoryStore, StoreError, open_store
+from descope_keys.integrations.aiohttp import SafeAppRunner
 
 __all__ = ["START_TIMEOUT", "Emulator"]
 
@@ -157,7 +158,9 @@ class Emulator:
                 request_counts=self._request_counts,
             )
             app = build_app(self._state, test_hooks=self._test_hooks)
-            runner = web.AppRunner(
+            # Never echoes nor logs a request line or header it cannot parse
+            # (docs/wire.md §2: the management key is never shown).
+            runner = SafeAppRunner(
                 app,
                 handle_signals=False,
                 access_log=logging.getLogger("aiohttp.access") if self._access_log else None,
