@@ -293,7 +293,6 @@ def sync_world(signing_pem: str) -> Iterator[tuple[DescopeKeys, Secrets, Any, st
         yield client, secrets, emu, created.cleartext, token.jwt
 
 
-@pytest.mark.slow
 def test_the_sync_facade_keeps_its_secrets(
     sync_world: tuple[DescopeKeys, Secrets, Any, str, str],
 ) -> None:
