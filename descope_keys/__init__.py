@@ -13,6 +13,7 @@ from typing import Any
 import attrs as _attrs
 
 from ._models import AccessKey, AccessKeyStatus, CreatedAccessKey, KeyTenant
+from ._secret import Secret
 from .errors import (
     AmbiguousResultError,
     ApiError,
@@ -88,6 +89,7 @@ __all__ = [
     "RefreshPolicy",
     "RequestTimeoutError",
     "RetryPolicy",
+    "Secret",
     "ServerError",
     "TenantClaims",
     "TokenValidationError",

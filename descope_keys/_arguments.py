@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ._models import KeyTenant
+from ._secret import Secret, conceal
 from .errors import ConfigurationError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -176,17 +177,22 @@ def check_str(argument: str, value: object) -> str:
     return value
 
 
-def check_secret(argument: str, value: object) -> str:
-    """A secret for an HTTP header: non-empty, no whitespace or control characters.
+def check_secret(argument: str, value: object) -> Secret:
+    """A secret for an HTTP header, wrapped: non-empty, no whitespace or control characters.
 
-    The message never shows the value.
+    Takes a bare string or a :class:`Secret`. The message never shows the
+    value, and no local of this frame holds it bare.
     """
-    secret = check_str(argument, value)
-    if not secret.isprintable() or any(c.isspace() for c in secret):
+    value = conceal(value)
+    if not isinstance(value, Secret):
+        raise InvalidArgumentError(argument, f"must be a string, not {type(value).__name__}")
+    if not value.reveal().strip():
+        raise InvalidArgumentError(argument, "must not be empty")
+    if not value.reveal().isprintable() or any(c.isspace() for c in value.reveal()):
         raise InvalidArgumentError(
             argument, "must not contain whitespace or control characters (a trailing newline?)"
         )
-    return secret
+    return value
 
 
 def check_optional_str(argument: str, value: object) -> str | None:

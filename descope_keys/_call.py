@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar, overload
 from . import _retry, telemetry
 from ._retry import RetryPolicy, Safety
 from ._retry_budget import RetryBudget
+from ._secret import Secret
 from ._transport import Response, Transport
 
 __all__ = ["Caller", "Reconciler"]
@@ -55,7 +56,7 @@ class Caller:
         transport: Transport,
         policy: RetryPolicy,
         budget: RetryBudget | None,
-        authorization: str,
+        authorization: Secret,
     ) -> None:
         self._transport = transport
         self._policy = policy
@@ -67,7 +68,7 @@ class Caller:
         """The retry policy the calls run under."""
         return self._policy
 
-    def authorized(self, secret: str | None) -> Caller:
+    def authorized(self, secret: Secret | None) -> Caller:
         """The same caller, sending ``Bearer <projectId>:<secret>`` (or the bare project id)."""
         return Caller(self._transport, self._policy, self._budget, self._transport.bearer(secret))
 

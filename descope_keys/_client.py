@@ -18,11 +18,22 @@ from ._jwks import JwksPolicy
 from ._reconcile import CreateLedger
 from ._retry import RetryPolicy, Safety
 from ._retry_budget import RetryBudget
+from ._secret import Secret, conceal
 from ._tokens import AccessKeyToken, TokenValidator
-from ._transport import Transport
-from .errors import ClientClosedError, ConfigurationError, TransportError
+from ._transport import Response, Transport
+from .errors import ClientClosedError, ConfigurationError, DescopeError, TransportError
 
 __all__ = ["AsyncDescopeKeys"]
+
+_EXCHANGE = "exchange_access_key"
+
+
+def _session_jwt(response: Response) -> Secret:
+    # Parsed inside the attempt, so the bare body never reaches a caller's locals.
+    jwt = response.body.get("sessionJwt") if isinstance(response.body, Mapping) else None
+    if not isinstance(jwt, str) or not jwt:
+        raise TransportError("the exchange response carries no sessionJwt", operation=_EXCHANGE)
+    return Secret(jwt)
 
 
 class AsyncDescopeKeys:
@@ -52,7 +63,7 @@ class AsyncDescopeKeys:
     def __init__(
         self,
         project_id: str | None = None,
-        management_key: str | None = None,
+        management_key: str | Secret | None = None,
         *,
         base_url: str | None = None,
         timeout: float = 30.0,
@@ -61,6 +72,7 @@ class AsyncDescopeKeys:
         leeway: float = 5.0,
         public_key: Mapping[str, Any] | str | None = None,
     ) -> None:
+        management_key = conceal(management_key)  # before anything can fail
         self._settings = Settings.resolve(project_id, management_key, base_url, timeout)
         if not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy")
@@ -115,7 +127,7 @@ class AsyncDescopeKeys:
 
     async def exchange_access_key(
         self,
-        access_key: str,
+        access_key: str | Secret,
         *,
         custom_claims: Mapping[str, Any] | None = None,
         selected_tenant: str | None = None,
@@ -124,7 +136,7 @@ class AsyncDescopeKeys:
         """Exchange an access key's cleartext for a session JWT, validated locally.
 
         Args:
-            access_key: The key's cleartext secret.
+            access_key: The key's cleartext secret (a ``str`` or a :class:`Secret`).
             custom_claims: Claims to add under ``nsec`` (caller-supplied, so
                 never to be trusted for authorization).
             selected_tenant: The tenant to put in the token's ``dct`` claim.
@@ -138,6 +150,7 @@ class AsyncDescopeKeys:
             PermissionDeniedError: the caller's IP is not permitted.
             TokenValidationError: the returned JWT failed local validation.
         """
+        access_key = conceal(access_key)  # before anything can fail
         secret = check_secret("access_key", access_key)
         options: dict[str, Any] = {}
         if custom_claims is not None:
@@ -146,22 +159,26 @@ class AsyncDescopeKeys:
             options["selectedTenant"] = check_str("selected_tenant", selected_tenant)
         if audience is not None:
             check_str("audience", audience)
-        operation = "exchange_access_key"
-        result = await self._api.authorized(secret).call(
+        operation = _EXCHANGE
+        jwt = await self._api.authorized(secret).call(
             operation,
             "POST",
             _endpoints.EXCHANGE,
             safety=Safety.IDEMPOTENT,
             body={"loginOptions": options},
+            parse=_session_jwt,
         )
-        jwt = result.get("sessionJwt") if isinstance(result, Mapping) else None
-        if not isinstance(jwt, str) or not jwt:
-            raise TransportError("the exchange response carries no sessionJwt", operation=operation)
-        return await self._validator.validate_issued(jwt, audience=audience)
+        try:
+            return await self._validator.validate_issued(jwt.reveal(), audience=audience)
+        except DescopeError as exc:
+            error = exc
+        # The validator's frames hold the bare JWT: the error leaves without
+        # them (raised out here, it gets no context).
+        raise error.with_traceback(None)
 
     def credentials(
         self,
-        access_key: str | None = None,
+        access_key: str | Secret | None = None,
         *,
         custom_claims: Mapping[str, Any] | None = None,
         selected_tenant: str | None = None,
@@ -187,6 +204,7 @@ class AsyncDescopeKeys:
             InvalidArgumentError: an unusable argument.
             ClientClosedError: this client is closed.
         """
+        access_key = conceal(access_key)  # before anything can fail
         if self._transport.closed:
             raise ClientClosedError("this client is closed; create a new one")
         exchange = credentials_exchange(
@@ -218,7 +236,14 @@ class AsyncDescopeKeys:
         Raises:
             TokenValidationError: the token is invalid; ``.reason`` says why.
         """
-        return await self._validator.validate(jwt, audience=audience)
+        try:
+            return await self._validator.validate(jwt, audience=audience)
+        except DescopeError as exc:
+            error = exc
+        # Without the validator's frames and this one's ``jwt``, which hold
+        # the bare token: error reporters record every frame's locals.
+        del jwt
+        raise error.with_traceback(None)
 
     async def _fetch_jwks(self, timeout: float) -> tuple[object, str | None]:
         # One attempt: the JWKS cache owns failure handling (stale-if-error,

@@ -7,6 +7,7 @@ import os
 import attrs
 
 from ._arguments import check_number, configuration_errors
+from ._secret import Secret
 from .errors import ConfigurationError
 
 __all__ = ["ENV_BASE_URI", "ENV_MANAGEMENT_KEY", "ENV_PROJECT_ID", "ENV_PUBLIC_KEY", "Settings"]
@@ -52,7 +53,7 @@ class Settings:
     """Resolved, validated client settings. Secrets are hidden from ``repr``."""
 
     project_id: str
-    management_key: str | None = attrs.field(repr=False)
+    management_key: Secret | None = attrs.field(repr=False)
     base_url: str
     timeout: float
 
@@ -60,7 +61,7 @@ class Settings:
     def resolve(
         cls,
         project_id: str | None,
-        management_key: str | None,
+        management_key: str | Secret | None,
         base_url: str | None,
         timeout: float,
     ) -> Settings:
@@ -78,18 +79,31 @@ class Settings:
             raise ConfigurationError(
                 "project_id must not contain ':', whitespace or control characters"
             )
-        management_key = management_key or os.environ.get(ENV_MANAGEMENT_KEY) or None
-        if management_key is not None and not isinstance(management_key, str):
-            raise ConfigurationError("management_key must be a string")
-        if management_key is not None and not _header_safe(management_key):
-            # A trailing newline from a secrets file is the usual culprit.
-            raise ConfigurationError(
-                "management_key contains whitespace or control characters "
-                f"(check {ENV_MANAGEMENT_KEY} for a trailing newline)"
-            )
+        key = _management_key(management_key)
+        del management_key  # captured locals hold only the wrapped key from here on
         url = base_url or os.environ.get(ENV_BASE_URI) or default_base_url(project_id)
         with configuration_errors():
             seconds = check_number(
                 "timeout", timeout, minimum=0.0, exclusive_minimum=True, unit="seconds"
             )
-        return cls(project_id, management_key, _check_base_url(url), seconds)
+        return cls(project_id, key, _check_base_url(url), seconds)
+
+
+def _management_key(value: str | Secret | None) -> Secret | None:
+    """The management key given (else env ``DESCOPE_MANAGEMENT_KEY``), checked and wrapped."""
+    if isinstance(value, Secret):
+        value = value.reveal()
+    value = value or os.environ.get(ENV_MANAGEMENT_KEY) or None
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError("management_key must be a string")
+    key = Secret(value)
+    del value
+    if not _header_safe(key.reveal()):
+        # A trailing newline from a secrets file is the usual culprit.
+        raise ConfigurationError(
+            "management_key contains whitespace or control characters "
+            f"(check {ENV_MANAGEMENT_KEY} for a trailing newline)"
+        )
+    return key

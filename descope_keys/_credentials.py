@@ -29,6 +29,7 @@ import attrs
 
 from . import telemetry
 from ._arguments import check_claims, check_secret, check_str, configuration_errors, number_field
+from ._secret import Secret, conceal
 from ._tokens import AccessKeyToken
 from .errors import (
     ClientClosedError,
@@ -155,16 +156,17 @@ class _Fresh:
         self.expires_at = expires_at
 
 
-def resolve_access_key(access_key: str | None) -> str:
-    """The access key given, else env ``DESCOPE_ACCESS_KEY``; checked, never echoed.
+def resolve_access_key(access_key: str | Secret | None) -> Secret:
+    """The access key given, else env ``DESCOPE_ACCESS_KEY``; checked, wrapped, never echoed.
 
     Raises:
         ConfigurationError: neither is set, or the variable holds an unusable value.
         InvalidArgumentError: the given key is unusable.
     """
+    access_key = conceal(access_key)
     if access_key is not None:
         return check_secret("access_key", access_key)
-    value = os.environ.get(ENV_ACCESS_KEY)
+    value = conceal(os.environ.get(ENV_ACCESS_KEY))
     if not value:
         raise ConfigurationError(f"no access key: pass access_key or set {ENV_ACCESS_KEY}")
     with configuration_errors():
@@ -415,7 +417,7 @@ class AsyncAccessKeyCredentials:
 
 def credentials_exchange(
     exchange: Callable[..., Awaitable[AccessKeyToken]],
-    access_key: str | None,
+    access_key: str | Secret | None,
     *,
     custom_claims: Mapping[str, Any] | None,
     selected_tenant: str | None,
@@ -425,6 +427,7 @@ def credentials_exchange(
 
     A closure rather than a ``functools.partial``: a partial's repr would show the secret.
     """
+    access_key = conceal(access_key)
     secret = resolve_access_key(access_key)
     claims = (
         None

@@ -422,11 +422,12 @@ class Portal(Generic[_T]):
 
     def __init__(self, factory: Callable[[], _T], *, name: str) -> None:
         self._factory = _Factory(factory)
+        del factory  # its repr shows the arguments: not a local when the build fails
         self._name = name
         #: The async client of this process. A plain attribute, so that
         #: validate_token's fast path pays nothing for the fork check: the
         #: fork hook replaces it in the child.
-        self.target: _T = factory()
+        self.target: _T = self._factory()
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._runner = LoopThread(f"{name}-loop")

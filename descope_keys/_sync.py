@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from descope_keys.errors import DescopeError
 from . import _sync_overrides
 from ._client import AsyncDescopeKeys
 from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy
@@ -18,6 +19,7 @@ from ._jwks import JwksPolicy
 from ._models import AccessKey, CreatedAccessKey, KeyTenant
 from ._portal import Portal, rename_repr
 from ._retry import RetryPolicy
+from ._secret import Secret, conceal
 from ._tokens import AccessKeyToken
 
 __all__ = ["AccessKeyCredentials", "AccessKeys", "DescopeKeys"]
@@ -54,7 +56,7 @@ class DescopeKeys:
     def __init__(
         self,
         project_id: str | None = None,
-        management_key: str | None = None,
+        management_key: str | Secret | None = None,
         *,
         base_url: str | None = None,
         timeout: float = 30.0,
@@ -63,6 +65,7 @@ class DescopeKeys:
         leeway: float = 5.0,
         public_key: Mapping[str, Any] | str | None = None,
     ) -> None:
+        management_key = conceal(management_key)  # before anything can fail
         self._portal: Portal[AsyncDescopeKeys] = Portal(
             functools.partial(
                 AsyncDescopeKeys,
@@ -99,7 +102,7 @@ class DescopeKeys:
 
     def exchange_access_key(
         self,
-        access_key: str,
+        access_key: str | Secret,
         *,
         custom_claims: Mapping[str, Any] | None = None,
         selected_tenant: str | None = None,
@@ -108,7 +111,7 @@ class DescopeKeys:
         """Exchange an access key's cleartext for a session JWT, validated locally.
 
         Args:
-            access_key: The key's cleartext secret.
+            access_key: The key's cleartext secret (a ``str`` or a :class:`Secret`).
             custom_claims: Claims to add under ``nsec`` (caller-supplied, so
                 never to be trusted for authorization).
             selected_tenant: The tenant to put in the token's ``dct`` claim.
@@ -122,6 +125,7 @@ class DescopeKeys:
             PermissionDeniedError: the caller's IP is not permitted.
             TokenValidationError: the returned JWT failed local validation.
         """
+        access_key = conceal(access_key)  # before anything can fail
         return self._portal.run(
             self._portal.target.exchange_access_key(
                 access_key,
@@ -133,7 +137,7 @@ class DescopeKeys:
 
     def credentials(
         self,
-        access_key: str | None = None,
+        access_key: str | Secret | None = None,
         *,
         custom_claims: Mapping[str, Any] | None = None,
         selected_tenant: str | None = None,
@@ -159,6 +163,7 @@ class DescopeKeys:
             InvalidArgumentError: an unusable argument.
             ClientClosedError: this client is closed.
         """
+        access_key = conceal(access_key)  # before anything can fail
         return AccessKeyCredentials(
             self._portal,
             lambda client: client.credentials(
@@ -183,7 +188,12 @@ class DescopeKeys:
         Raises:
             TokenValidationError: the token is invalid; ``.reason`` says why.
         """
-        return _sync_overrides.validate_token(self, jwt, audience=audience)
+        try:
+            return _sync_overrides.validate_token(self, jwt, audience=audience)
+        except DescopeError as exc:
+            error = exc
+        del jwt
+        raise error.with_traceback(None)
 
     def close(self) -> None:
         """Close the HTTP session and stop background key refreshes (idempotent)."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._config import Settings
 from ._http_date import parse_http_date
+from ._secret import Secret
 from ._version import __version__
 from .errors import (
     ApiError,
@@ -162,8 +163,25 @@ def _map_error(exc: BaseException, operation: str, host: str) -> TransportError:
     rule = next(rule for rule in _rules() if isinstance(exc, rule.source))
     error = rule.error(rule.message(exc, host), operation=operation, request_sent=rule.request_sent)
     if rule.chain:
-        error.__cause__ = exc  # (which also suppresses the context, as ``from`` would)
+        # Without its traceback: aiohttp's frames hold the request headers,
+        # Authorization included, as locals, which error reporters record.
+        # Its class, message and own chain still say what failed.
+        error.__cause__ = _without_tracebacks(exc)  # (also suppresses the context)
     return error
+
+
+def _without_tracebacks(exc: BaseException) -> BaseException:
+    """``exc``, its causes and contexts stripped of their tracebacks (see _map_error)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        link = pending.pop()
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        link.__traceback__ = None
+        pending += (link.__cause__, link.__context__)
+    return exc
 
 
 def _error_fields(body: bytes) -> dict[str, str]:
@@ -230,6 +248,7 @@ class Transport:
             "x-descope-project-id": settings.project_id,
         }
         self._project_bearer = f"Bearer {settings.project_id}"
+        self._project_authorization = Secret(self._project_bearer)
 
     @property
     def base_url(self) -> str:
@@ -241,11 +260,11 @@ class Transport:
         """True once :meth:`aclose` was called."""
         return self._closed
 
-    def bearer(self, secret: str | None) -> str:
+    def bearer(self, secret: Secret | None) -> Secret:
         """``Authorization`` value: ``Bearer <projectId>[:<secret>]`` (docs/wire.md §2)."""
         if secret is None:
-            return self._project_bearer
-        return f"{self._project_bearer}:{secret}"
+            return self._project_authorization
+        return Secret(f"{self._project_bearer}:{secret.reveal()}")
 
     def _get_session(self) -> aiohttp.ClientSession:
         import asyncio
@@ -284,7 +303,7 @@ class Transport:
         method: str,
         path: str,
         *,
-        authorization: str,
+        authorization: Secret,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -310,7 +329,8 @@ class Transport:
                 self._base_url + path,
                 data=data,
                 params=params,
-                headers={"Authorization": authorization},
+                # Unwrapped here and nowhere else, into no local of ours.
+                headers={"Authorization": authorization.reveal()},
                 allow_redirects=False,
                 **kwargs,
             ) as resp:

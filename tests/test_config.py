@@ -29,7 +29,8 @@ def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
     client = AsyncDescopeKeys()
     assert client.project_id == "Penv"
     assert client.base_url == "http://127.0.0.1:1234"
-    assert client._settings.management_key == "Kenv"
+    assert client._settings.management_key is not None
+    assert client._settings.management_key.reveal() == "Kenv"
 
 
 def test_explicit_arguments_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from .._config import ENV_MANAGEMENT_KEY, ENV_PROJECT_ID
+from .._secret import Secret
 from ._console import Io
 from ._errors import EXIT_FAILURE, EXIT_USAGE, Context, describe, redact
 from ._parser import BATCH_COMMANDS, UsageError, build_parser
@@ -65,6 +66,12 @@ def _prepare(args: argparse.Namespace) -> Context:
             _prepare_batch(args)
     elif args.command in ("exchange", "token") and args.secret == "-":
         args.secret = _read_stdin("access key secret")
+    elif args.command in ("exchange", "token") and args.secret is not None:
+        sys.stderr.write(
+            "warning: a secret given as an argument is visible to other local users in the "
+            "process list, and stays in your shell history: pipe it in with '-' instead "
+            "(e.g. descope-keys exchange - < key-file)\n"
+        )
     elif args.command == "token" and args.secret is None and not os.environ.get(ENV_ACCESS_KEY):
         raise UsageError(
             f"{ENV_ACCESS_KEY} is not set: export the access key secret, "
@@ -143,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(run_demo(io))
         context = _prepare(args)
         io.secrets = _secrets(args)
+        if isinstance(getattr(args, "secret", None), str):
+            # Wrapped from here on: args (and its repr) is a local of every frame below.
+            args.secret = Secret(args.secret)
         return _run(_dispatch(args, io))
     except KeyboardInterrupt:
         io.error("interrupted")

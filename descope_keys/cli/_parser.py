@@ -257,7 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
         "exchange", parents=[common], help="exchange an access key's secret for a session JWT"
     )
     exchange.add_argument(
-        "secret", metavar="SECRET", help="the access key secret; '-' reads it from stdin (safer)"
+        "secret",
+        metavar="SECRET",
+        help="'-': read the access key secret from stdin (the way to pass it: an argument "
+        "shows in the process list and shell history, and warns)",
     )
     exchange.add_argument("--tenant", metavar="T", help="tenant to select in the JWT (dct)")
     exchange.add_argument("--audience", metavar="AUD", help="require this aud in the JWT")
@@ -274,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         "secret",
         metavar="SECRET",
         nargs="?",
-        help="the access key secret; '-' reads it from stdin; default: env DESCOPE_ACCESS_KEY",
+        help="'-': read the access key secret from stdin (an argument shows in the process "
+        "list, and warns); default: env DESCOPE_ACCESS_KEY",
     )
     token.add_argument("--tenant", metavar="T", help="tenant to select in the JWT (dct)")
     token.add_argument("--audience", metavar="AUD", help="require this aud in the JWT")

@@ -7,7 +7,10 @@ form of the environment variables the SDK reads::
     DESCOPE_MANAGEMENT_KEY=…          (only when it generated one)
     DESCOPE_BASE_URI=http://127.0.0.1:8765
 
-A management key given with ``--management-key`` is never printed.
+A management key the emulator is given is never printed. Give it in a file
+(``--management-key-file``) or in ``DESCOPE_EMULATOR_MANAGEMENT_KEY``: a
+``--management-key`` value is visible to every local user in the process
+list (``/proc/PID/cmdline``), and the emulator warns when it is used.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -40,6 +44,34 @@ def _role_permissions(value: str) -> dict[str, Any]:
     return loaded
 
 
+ENV_MANAGEMENT_KEY = "DESCOPE_EMULATOR_MANAGEMENT_KEY"
+
+
+def _key_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            key = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read the management key file: {exc}") from None
+    if not key:
+        raise argparse.ArgumentTypeError("the management key file is empty")
+    return key
+
+
+def _management_key(args: argparse.Namespace) -> str | None:
+    """The key from --management-key-file, --management-key, then the environment."""
+    if args.management_key_file is not None:
+        return str(args.management_key_file)
+    if args.management_key is not None:
+        print(
+            "warning: --management-key is visible to other local users in the process "
+            f"list; use --management-key-file or {ENV_MANAGEMENT_KEY} instead",
+            file=sys.stderr,
+        )
+        return str(args.management_key)
+    return os.environ.get(ENV_MANAGEMENT_KEY, "").strip() or None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m descope_keys.emulator",
@@ -48,7 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port, 0 for a free one (8765)")
     parser.add_argument("--project-id", help="project id (default: random, or the one in --db)")
-    parser.add_argument("--management-key", help="management key (default: random, printed)")
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument(
+        "--management-key-file",
+        metavar="PATH",
+        type=_key_file,
+        help=f"file holding the management key (or set {ENV_MANAGEMENT_KEY}; "
+        "default: random, printed)",
+    )
+    key.add_argument(
+        "--management-key",
+        help="management key; visible in the process list: prefer --management-key-file",
+    )
     parser.add_argument("--db", metavar="PATH", help="SQLite file: keys survive restarts")
     parser.add_argument("--signing-key", metavar="PEM", help="RSA private key PEM file")
     parser.add_argument(
@@ -61,7 +104,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--trust-forwarded-for",
         action="store_true",
-        help="take the caller IP for permittedIps from X-Forwarded-For",
+        help="take the caller IP for permittedIps from X-Forwarded-For: its rightmost "
+        "entry, the one the proxy in front appended",
+    )
+    parser.add_argument(
+        "--trusted-proxies",
+        metavar="CIDRS",
+        help="comma-separated addresses or CIDR ranges of the proxies in front (implies "
+        "--trust-forwarded-for): X-Forwarded-For is read from the right, past them",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="close connections idle, or sending headers, this long (30)",
     )
     parser.add_argument(
         "--test-hooks", action="store_true", help="serve the /emulator/... test hooks"
@@ -71,9 +128,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    management_key = _management_key(args)
     emulator = Emulator(
         args.project_id,
-        args.management_key,
+        management_key,
         host=args.host,
         port=args.port,
         db=args.db,
@@ -81,6 +139,8 @@ async def _serve(args: argparse.Namespace) -> int:
         role_permissions=args.role_permissions,
         session_ttl=args.session_ttl,
         trust_forwarded_for=args.trust_forwarded_for,
+        trusted_proxies=args.trusted_proxies,
+        idle_timeout=args.idle_timeout,
         test_hooks=args.test_hooks,
         access_log=args.access_log,
     )
@@ -96,7 +156,7 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
     try:
         print(f"DESCOPE_PROJECT_ID={emulator.project_id}")
-        if args.management_key is None:
+        if management_key is None:
             print(f"DESCOPE_MANAGEMENT_KEY={emulator.management_key}")
         print(f"DESCOPE_BASE_URI={emulator.base_url}", flush=True)
         print(f"emulator serving {emulator.base_url} (Ctrl-C to stop)", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ from descope_keys.emulator._wire import (
     RATE_LIMITED,
     ApiFailure,
     error_response,
+    invalid_argument,
     opt_int,
     opt_number,
     opt_str,
@@ -139,6 +141,37 @@ def _middleware(state: EmulatorState) -> Any:
     return middleware
 
 
+# The clock stays within what datetime (and so every client) can show.
+_EPOCH_MAX = 253402300799.0  # 9999-12-31T23:59:59Z
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinity in a JSON value, else None (no recursion)."""
+    pending = [(value, path)]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return where
+        if isinstance(item, dict):
+            pending += [(v, f"{where}.{k}" if where else str(k)) for k, v in item.items()]
+        elif isinstance(item, list):
+            pending += [(v, f"{where}[{i}]") for i, v in enumerate(item)]
+    return None
+
+
+async def _hook_body(request: web.Request) -> dict[str, Any]:
+    """A hook's JSON body, with no NaN or infinity anywhere in it (400 naming the field).
+
+    Python's JSON reads ``NaN``, ``Infinity`` and ``1e999`` as floats; one in
+    the clock would break every later create.
+    """
+    body = await read_json(request)
+    where = _non_finite(body, "")
+    if where is not None:
+        raise invalid_argument(where, "a finite number")
+    return body
+
+
 class HookRoutes:
     """``/emulator/…`` routes, present only with test hooks on; management auth needed."""
 
@@ -183,8 +216,12 @@ class HookRoutes:
         state = self._state
         state.require_management(request)
         if request.method == "POST":
-            body = await read_json(request)
+            body = await _hook_body(request)
             advance, set_to = opt_number(body, "advance"), opt_number(body, "set")
+            if set_to is not None and not 0 <= set_to <= _EPOCH_MAX:
+                raise validation_failure(f"set must be epoch seconds from 0 to {_EPOCH_MAX:.0f}")
+            if advance is not None and abs(advance) > _EPOCH_MAX:
+                raise validation_failure(f"advance must be at most {_EPOCH_MAX:.0f} seconds")
             if body.get("reset"):
                 state.clock.reset()
             if set_to is not None:
@@ -197,7 +234,7 @@ class HookRoutes:
         """POST ``{"callsPerSecond": n | null, "retryAfter": s, "pathPrefix": "/"}``."""
         state = self._state
         state.require_management(request)
-        body = await read_json(request)
+        body = await _hook_body(request)
         calls = opt_int(body, "callsPerSecond")
         retry_after = opt_int(body, "retryAfter")
         try:
@@ -215,7 +252,7 @@ class HookRoutes:
         ``dropConnection``, ``afterHandler`` (as the Python ``inject_fault``)."""
         state = self._state
         state.require_management(request)
-        fault = Fault.from_json(await read_json(request))
+        fault = Fault.from_json(await _hook_body(request))
         try:
             state.faults.add(fault)
         except ValueError as exc:

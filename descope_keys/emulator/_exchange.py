@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from descope_keys.emulator._mgmt import SECRET_SEPARATOR
-from descope_keys.emulator._state import EmulatorState, read_json
+from descope_keys.emulator._state import EmulatorState, IPNetwork, read_json
 from descope_keys.emulator._store import StoredKey, hash_secret
 from descope_keys.emulator._wire import (
     FORBIDDEN_IP,
@@ -23,7 +23,13 @@ from descope_keys.emulator._wire import (
     validation_failure,
 )
 
-__all__ = ["AuthRoutes", "ip_permitted"]
+__all__ = ["EXCHANGE_MAX_BODY_BYTES", "AuthRoutes", "ip_permitted"]
+
+#: An exchange body is login options. Custom claims at Descope's documented
+#: limits, 100 claims with names of 60 and values of 500 characters, take
+#: 100 * (60 + 500 + 6 for quotes, colon and comma) = 56,600 bytes of JSON:
+#: this leaves twice that for escapes and the rest.
+EXCHANGE_MAX_BODY_BYTES = 128 * 1024
 
 _DUMMY_SALT = secrets.token_bytes(16)
 
@@ -55,6 +61,11 @@ def ip_permitted(caller: str | None, permitted: Sequence[str]) -> bool:
     return False
 
 
+def _in_networks(text: str, networks: Sequence[IPNetwork]) -> bool:
+    ip = _parse_ip(text)
+    return ip is not None and any(ip in network for network in networks)
+
+
 def _unauthorized(message: str) -> ApiFailure:
     return ApiFailure(401, UNAUTHORIZED, message)
 
@@ -72,13 +83,34 @@ class AuthRoutes:
         app.router.add_get("/v2/keys/{project_id}", self.jwks)
 
     def caller_ip(self, request: web.Request) -> str | None:
-        """The socket peer, or the first ``X-Forwarded-For`` entry when that is trusted."""
-        if self._state.trust_forwarded_for:
-            forwarded = request.headers.get("X-Forwarded-For", "")
-            first = forwarded.split(",", 1)[0].strip()
-            if first:
-                return first
-        return request.remote
+        """The socket peer, or the nearest untrusted ``X-Forwarded-For`` hop when that is trusted.
+
+        Each proxy appends the address it was called from, so only the
+        right end of the header is the proxies' word; whatever the client
+        put to the left is the client's own claim. Without a trusted-proxy
+        list the socket peer is taken as the one proxy, and the rightmost
+        entry is the caller. With one, the hops are read from the right
+        (the peer first), passing over those in the list, and the first
+        other address is the caller; a peer not in the list is the caller.
+        """
+        state = self._state
+        peer = request.remote
+        if not state.trust_forwarded_for:
+            return peer
+        hops = [
+            hop.strip()
+            for header in request.headers.getall("X-Forwarded-For", ())
+            for hop in header.split(",")
+        ]
+        hops = [hop for hop in hops if hop]
+        proxies = state.trusted_proxies
+        if proxies is None:
+            return hops[-1] if hops else peer
+        chain = [*hops, peer or ""]
+        for hop in reversed(chain):
+            if not _in_networks(hop, proxies):
+                return hop
+        return chain[0]
 
     def _authenticate(self, secret: str) -> StoredKey:
         key_id, separator, _ = secret.partition(SECRET_SEPARATOR)
@@ -94,8 +126,10 @@ class AuthRoutes:
         """POST /v1/auth/accesskey/exchange → ``{"keyId", "sessionJwt", "expiration"}``."""
         state = self._state
         secret = state.access_key_secret(request)
-        body = await read_json(request)
+        # The secret first: a caller without one gets no JSON parsed, and no
+        # more of its body read than it takes to answer.
         stored = self._authenticate(secret)
+        body = await read_json(request, limit=EXCHANGE_MAX_BODY_BYTES)
         key = stored.data
         now = state.clock.now()
         if key["status"] != "active":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import math
 import os
 import re
 import secrets
@@ -17,8 +19,9 @@ from aiohttp import web
 from descope_keys.emulator._app import build_app
 from descope_keys.emulator._hooks import Clock, Fault, Faults, RateLimiter, keyword_form
 from descope_keys.emulator._signing import SigningKeys, generate_rsa_key, load_rsa_key
-from descope_keys.emulator._state import SIGNING_KEY_META, EmulatorState, random_id
+from descope_keys.emulator._state import SIGNING_KEY_META, EmulatorState, IPNetwork, random_id
 from descope_keys.emulator._store import MemoryStore, StoreError, open_store
+from descope_keys.integrations.aiohttp import SafeAppRunner
 
 __all__ = ["START_TIMEOUT", "Emulator"]
 
@@ -38,6 +41,17 @@ def _read_signing_key(value: str | bytes | os.PathLike[str]) -> bytes:
         return value.encode("ascii")
     with open(value, "rb") as pem_file:
         return pem_file.read()
+
+
+def _networks(values: Iterable[str] | None) -> tuple[IPNetwork, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = values.split(",")
+    try:
+        return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values if v.strip())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"trusted_proxies: not an address or CIDR range ({exc})") from None
 
 
 def _role_map(value: Mapping[str, Iterable[str]] | None) -> dict[str, tuple[str, ...]]:
@@ -75,7 +89,15 @@ class Emulator:
         clock: The clock for key expiry and token ``iat``/``exp``;
             a new real-time :class:`Clock` when omitted.
         trust_forwarded_for: Take the caller IP (for ``permittedIps``) from
-            the first ``X-Forwarded-For`` entry instead of the socket peer.
+            ``X-Forwarded-For`` instead of the socket peer: its rightmost
+            entry (what the one proxy in front saw), or, with
+            ``trusted_proxies``, the nearest hop not in that list.
+        trusted_proxies: Addresses or CIDR ranges of the proxies in front;
+            implies ``trust_forwarded_for``. X-Forwarded-For is read from
+            the right, past these, to the first other hop; a socket peer
+            not in the list is the caller, whatever the header says.
+        idle_timeout: Seconds a connection may stay idle, or take to send a
+            request's headers, before it is closed (request bodies have 10 s).
         test_hooks: Serve the ``/emulator/…`` HTTP test hooks.
         access_log: Log every request to the ``aiohttp.access`` logger.
     """
@@ -93,6 +115,8 @@ class Emulator:
         session_ttl: int = 600,
         clock: Clock | None = None,
         trust_forwarded_for: bool = False,
+        trusted_proxies: Iterable[str] | None = None,
+        idle_timeout: float = 30.0,
         test_hooks: bool = False,
         access_log: bool = False,
     ) -> None:
@@ -106,6 +130,10 @@ class Emulator:
             raise ValueError("session_ttl must be a positive number of seconds")
         if not 0 <= port <= 65535:
             raise ValueError("port must be 0-65535")
+        if not (isinstance(idle_timeout, (int, float)) and 0 < idle_timeout < math.inf):
+            raise ValueError("idle_timeout must be a positive number of seconds")
+        self._trusted_proxies = _networks(trusted_proxies)
+        self._idle_timeout = float(idle_timeout)
         self._project_id_given = project_id is not None
         self._project_id = project_id or random_id("P", 27)
         self._management_key = management_key or secrets.token_urlsafe(32)
@@ -118,7 +146,7 @@ class Emulator:
         # What reset() goes back to.
         self._constructed_role_permissions = self._role_permissions
         self._constructed_session_ttl = self._session_ttl
-        self._trust_forwarded_for = trust_forwarded_for
+        self._trust_forwarded_for = trust_forwarded_for or trusted_proxies is not None
         self._test_hooks = test_hooks
         self._access_log = access_log
         self._clock = clock or Clock()
@@ -153,6 +181,7 @@ class Emulator:
                 role_permissions=self._role_permissions,
                 session_ttl=self._session_ttl,
                 trust_forwarded_for=self._trust_forwarded_for,
+                trusted_proxies=self._trusted_proxies,
                 persist_signing_key=persist,
                 created_by=self._created_by,
                 rate_limiter=self._rate_limiter,
@@ -160,11 +189,17 @@ class Emulator:
                 request_counts=self._request_counts,
             )
             app = build_app(self._state, test_hooks=self._test_hooks)
-            runner = web.AppRunner(
+            # Never echoes nor logs a request line or header it cannot parse
+            # (docs/wire.md §2: the management key is never shown).
+            runner = SafeAppRunner(
                 app,
                 handle_signals=False,
                 access_log=logging.getLogger("aiohttp.access") if self._access_log else None,
                 shutdown_timeout=_SHUTDOWN_TIMEOUT,
+                # Closes idle connections, and those whose headers are still
+                # coming (aiohttp's keep-alive timer runs until a request is
+                # complete); aiohttp's default is an hour.
+                keepalive_timeout=self._idle_timeout,
             )
             await runner.setup()
             site = web.TCPSite(runner, self._host, self._port)

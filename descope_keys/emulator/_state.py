@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import ipaddress
 import secrets
 import string
 from collections import Counter
@@ -15,9 +17,14 @@ from aiohttp import web
 from descope_keys.emulator._hooks import Clock, Faults, RateLimiter
 from descope_keys.emulator._signing import SigningKeys
 from descope_keys.emulator._store import MemoryStore
-from descope_keys.emulator._wire import UNAUTHORIZED, ApiFailure, parse_body
+from descope_keys.emulator._wire import BODY_TOO_LARGE, UNAUTHORIZED, ApiFailure, parse_body
 
-__all__ = ["SIGNING_KEY_META", "EmulatorState", "random_id"]
+__all__ = ["BODY_TIMEOUT", "SIGNING_KEY_META", "EmulatorState", "IPNetwork", "random_id"]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: Seconds a client may take to send a request body once its headers are in.
+BODY_TIMEOUT = 10.0
+_REQUEST_TIMEOUT = "E900408"
 
 SIGNING_KEY_META = "signing_key_pem"
 _ALNUM = string.ascii_letters + string.digits
@@ -58,6 +65,8 @@ class EmulatorState:
     session_ttl: int
     trust_forwarded_for: bool
     persist_signing_key: bool
+    #: Proxies whose X-Forwarded-For hops are believed; None: the socket peer only.
+    trusted_proxies: tuple[IPNetwork, ...] | None = None
     created_by: str = "management-key"
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     faults: Faults = field(default_factory=Faults)
@@ -119,6 +128,30 @@ class EmulatorState:
         return [key.copy().data for key in self.store.all()]
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object (``{}`` when empty), or answer 400/413."""
-    return parse_body(await request.read())
+async def read_json(request: web.Request, *, limit: int | None = None) -> dict[str, Any]:
+    """The request body as a JSON object (``{}`` when empty), or answer 400/408/413.
+
+    ``limit`` caps the body below the application's ``client_max_size``; a
+    body must arrive within :data:`BODY_TIMEOUT` seconds (a slow sender
+    would hold its connection and handler otherwise).
+    """
+    try:
+        raw = await asyncio.wait_for(_read(request, limit), BODY_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise ApiFailure(408, _REQUEST_TIMEOUT, "request body not received in time") from None
+    return parse_body(raw)
+
+
+async def _read(request: web.Request, limit: int | None) -> bytes:
+    if limit is None:
+        return await request.read()
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiFailure(413, BODY_TOO_LARGE, f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ApiFailure(413, BODY_TOO_LARGE, f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

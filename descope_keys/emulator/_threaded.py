@@ -42,7 +42,15 @@ class ThreadedEmulator:
         clock: The clock for key expiry and token ``iat``/``exp``;
             a new real-time :class:`Clock` when omitted.
         trust_forwarded_for: Take the caller IP (for ``permittedIps``) from
-            the first ``X-Forwarded-For`` entry instead of the socket peer.
+            ``X-Forwarded-For`` instead of the socket peer: its rightmost
+            entry (what the one proxy in front saw), or, with
+            ``trusted_proxies``, the nearest hop not in that list.
+        trusted_proxies: Addresses or CIDR ranges of the proxies in front;
+            implies ``trust_forwarded_for``. X-Forwarded-For is read from
+            the right, past these, to the first other hop; a socket peer
+            not in the list is the caller, whatever the header says.
+        idle_timeout: Seconds a connection may stay idle, or take to send a
+            request's headers, before it is closed (request bodies have 10 s).
         test_hooks: Serve the ``/emulator/…`` HTTP test hooks.
         access_log: Log every request to the ``aiohttp.access`` logger.
     """
@@ -60,6 +68,8 @@ class ThreadedEmulator:
         session_ttl: int = 600,
         clock: Clock | None = None,
         trust_forwarded_for: bool = False,
+        trusted_proxies: Iterable[str] | None = None,
+        idle_timeout: float = 30.0,
         test_hooks: bool = False,
         access_log: bool = False,
     ) -> None:
@@ -74,6 +84,8 @@ class ThreadedEmulator:
             session_ttl=session_ttl,
             clock=clock,
             trust_forwarded_for=trust_forwarded_for,
+            trusted_proxies=trusted_proxies,
+            idle_timeout=idle_timeout,
             test_hooks=test_hooks,
             access_log=access_log,
         )

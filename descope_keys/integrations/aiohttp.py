@@ -28,7 +28,9 @@ token on every request of a client session::
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Iterable
+from http import HTTPStatus
 from typing import Final
 
 from aiohttp import (
@@ -39,14 +41,23 @@ from aiohttp import (
     hdrs,
     web,
 )
+from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from .._credentials import AsyncAccessKeyCredentials
+from .._secret import Secret
 from .._tokens import AccessKeyToken
 from ..errors import InvalidArgumentError
 from ._core import AsyncTokenValidating, Denial, Guard, Requirement, check_client
 
-__all__ = ["TOKEN_KEY", "access_key_auth", "descope_middleware", "get_token", "require"]
+__all__ = [
+    "TOKEN_KEY",
+    "SafeAppRunner",
+    "access_key_auth",
+    "descope_middleware",
+    "get_token",
+    "require",
+]
 
 _NAME: Final = "descope_token"
 
@@ -186,17 +197,86 @@ def access_key_auth(credentials: AsyncAccessKeyCredentials) -> ClientMiddlewareT
     async def access_key_auth(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         # The exchange runs on the credentials' own client session, outside
         # this chain: no recursion through this middleware.
-        sent = await credentials.authorization()
-        request.headers[hdrs.AUTHORIZATION] = sent
+        # Wrapped: this frame is in the traceback of every failed request.
+        sent = Secret(await credentials.authorization())
+        request.headers[hdrs.AUTHORIZATION] = sent.reveal()
         response = await handler(request)
         if response.status != 401 or getattr(request.body, "consumed", False):
             return response
         # Only if ``sent`` is still current: many requests refused with the
         # same old token cost one exchange, not one each.
-        credentials.invalidate(sent)
-        fresh = await credentials.authorization()
+        credentials.invalidate(sent.reveal())
+        fresh = Secret(await credentials.authorization())
         response.release()
-        request.headers[hdrs.AUTHORIZATION] = fresh
+        request.headers[hdrs.AUTHORIZATION] = fresh.reveal()
         return await handler(request)
 
     return access_key_auth
+
+
+class _SafeRequestHandler(web.RequestHandler):
+    """Answers a request the HTTP parser refused with a fixed body, and logs no header value."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        # aiohttp's own answer and log quote the raw line the parser refused:
+        # an Authorization header with a control character in it, secret and all.
+        level = logging.DEBUG if isinstance(exc, BadHttpMethod) else logging.WARNING
+        self.logger.log(
+            level,
+            "refused an unparsable request from %s: %s (HTTP %d)",
+            request.remote,
+            type(exc).__name__,
+            status,
+        )
+        if request.writer.output_size > 0:
+            raise ConnectionError("a response is already under way: cannot answer the parse error")
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Bad Request"
+        response = web.Response(status=status, text=f"{status} {phrase}\n")
+        response.force_close()
+        return response
+
+
+class _SafeServer(web.Server):
+    """A ``web.Server`` whose connections use :class:`_SafeRequestHandler`."""
+
+    def __call__(self) -> web.RequestHandler:
+        handler = super().__call__()
+        handler.__class__ = _SafeRequestHandler  # same layout: it adds no slot
+        return handler
+
+
+class SafeAppRunner(web.AppRunner):
+    """A ``web.AppRunner`` whose server never echoes or logs a request it cannot parse.
+
+    aiohttp's HTTP parser refuses a request line or header it cannot parse
+    (an ``Authorization`` value with a control character, say) before any
+    middleware runs, and by default answers 400 with the refused line quoted
+    in the body, and logs it with a traceback: the bearer token or key in it
+    reaches the logs. With this runner, such a request gets a fixed
+    ``400 Bad Request`` body, and one log line (logger ``aiohttp.server``)
+    that names the error class and the client address only. Everything else
+    is ``web.AppRunner``'s::
+
+        runner = SafeAppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "0.0.0.0", 8080).start()
+    """
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # The Application builds its own Server; only the handler factory differs.
+        server.__class__ = _SafeServer
+        return server

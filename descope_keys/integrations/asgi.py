@@ -107,6 +107,8 @@ class DescopeMiddleware:
             if name == _AUTHORIZATION or name.lower() == _AUTHORIZATION
         ]
         result = await self._guard.authenticate(self._client, authorization)
+        # Not a local of a frame the app's errors pass through: reporters record them.
+        del authorization
         if isinstance(result, Denial):
             if kind == "http":
                 await _send_http(send, result)

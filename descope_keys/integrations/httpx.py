@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
     ) from None
 
 from descope_keys._credentials import AsyncAccessKeyCredentials
+from descope_keys._secret import Secret
 from descope_keys._sync import AccessKeyCredentials
 from descope_keys.errors import InvalidArgumentError
 
@@ -72,14 +73,15 @@ class AccessKeyAuth(httpx.Auth):
             raise InvalidArgumentError(
                 "credentials", "httpx.Client needs DescopeKeys.credentials(), not the async ones"
             )
-        sent = credentials.authorization()
-        request.headers["Authorization"] = sent
+        # Wrapped: this frame is in the traceback of every failed request.
+        sent = Secret(credentials.authorization())
+        request.headers["Authorization"] = sent.reveal()
         response = yield request
         if response.status_code != 401 or not _replayable(request):
             return
         # Only if ``sent`` is still current: concurrent 401s on one old token
         # cost one exchange. httpx reads the 401 and keeps it in ``history``.
-        credentials.invalidate(sent)
+        credentials.invalidate(sent.reveal())
         request.headers["Authorization"] = credentials.authorization()
         yield request
 
@@ -92,11 +94,11 @@ class AccessKeyAuth(httpx.Auth):
                 "credentials",
                 "httpx.AsyncClient needs AsyncDescopeKeys.credentials(), not the sync ones",
             )
-        sent = await credentials.authorization()
-        request.headers["Authorization"] = sent
+        sent = Secret(await credentials.authorization())
+        request.headers["Authorization"] = sent.reveal()
         response = yield request
         if response.status_code != 401 or not _replayable(request):
             return
-        credentials.invalidate(sent)
+        credentials.invalidate(sent.reveal())
         request.headers["Authorization"] = await credentials.authorization()
         yield request

@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
         "descope_keys.integrations.requests needs requests: pip install 'descope-keys[requests]'"
     ) from None
 
+from descope_keys._secret import Secret
 from descope_keys._sync import AccessKeyCredentials
 from descope_keys.errors import InvalidArgumentError
 
@@ -60,8 +61,9 @@ class AccessKeyAuth(AuthBase):
         return f"AccessKeyAuth({self._credentials!r})"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        sent = self._credentials.authorization()
-        request.headers["Authorization"] = sent
+        # Wrapped: this frame is in the traceback of every failed request.
+        sent = Secret(self._credentials.authorization())
+        request.headers["Authorization"] = sent.reveal()
         position = _body_position(request.body)
         hook = _Resend(self._credentials, sent, position)
         request.register_hook("response", hook)  # type: ignore[no-untyped-call]
@@ -85,7 +87,9 @@ class _Resend:
 
     __slots__ = ("_credentials", "_position", "_sent")
 
-    def __init__(self, credentials: AccessKeyCredentials, sent: str, position: int | None) -> None:
+    def __init__(
+        self, credentials: AccessKeyCredentials, sent: Secret, position: int | None
+    ) -> None:
         self._credentials = credentials
         self._sent = sent
         self._position = position
@@ -112,8 +116,8 @@ class _Resend:
             return response
         # Only if our token is still current: many requests refused with one
         # old token cost one exchange.
-        self._credentials.invalidate(self._sent)
-        fresh = self._credentials.authorization()
+        self._credentials.invalidate(self._sent.reveal())
+        fresh = Secret(self._credentials.authorization())
         # Release the connection of the 401 before resending on it.
         response.content  # noqa: B018
         response.close()
@@ -123,7 +127,7 @@ class _Resend:
             event: [hook for hook in hooks if hook is not self]
             for event, hooks in request.hooks.items()
         }
-        resend.headers["Authorization"] = fresh
+        resend.headers["Authorization"] = fresh.reveal()
         # Cookies the 401 set go with the resend, as HTTPDigestAuth does it.
         jar = resend._cookies  # type: ignore[attr-defined]
         requests.cookies.extract_cookies_to_jar(jar, request, response.raw)  # type: ignore[no-untyped-call]

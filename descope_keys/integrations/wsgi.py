@@ -101,6 +101,8 @@ class DescopeMiddleware:
             return self.app(environ, start_response)
         header = environ.get("HTTP_AUTHORIZATION")
         result = self._guard.authenticate_sync(self._client, () if header is None else (header,))
+        # Not a local of a frame the app's errors pass through: reporters record them.
+        del header
         if isinstance(result, Denial):
             start_response(result.status_line, list(result.headers))
             return [result.body]

@@ -166,6 +166,20 @@ def test_exchange_and_validate_read_stdin_and_show_claims(cli: Cli) -> None:
     }
 
 
+def test_a_secret_argument_works_but_warns_and_stdin_does_not(cli: Cli) -> None:
+    created = _create(cli, "argument")
+    for command in (["exchange", "-q"], ["token"]):
+        argument = cli.run(*command, created.cleartext, secrets=[created.cleartext])
+        assert argument.returncode == 0, argument.stderr
+        assert argument.stdout.count(".") == 2
+        (warning,) = argument.error_lines()
+        assert warning.startswith("warning: a secret given as an argument is visible")
+        assert "'-'" in warning
+        piped = cli.run(*command, "-", stdin=created.cleartext, secrets=[created.cleartext])
+        assert piped.returncode == 0, piped.stderr
+        assert piped.stderr == ""
+
+
 def test_batch_reports_every_failure_and_exits_non_zero(cli: Cli) -> None:
     ids = [_create(cli, f"batch-{i}").key.id for i in range(2)]
     result = cli.run("keys", "deactivate", *ids, "Kunknown")

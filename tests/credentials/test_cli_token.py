@@ -76,7 +76,8 @@ def test_without_a_key_it_says_what_to_set(cli: Cli) -> None:
 
 def test_a_dead_key_fails_with_the_exchange_message_and_no_secret(cli: Cli) -> None:
     secret = "Kno-such-key.not-a-real-secret-0000"
-    result = cli.run("token", secret, secrets=[secret])
+    # From stdin, the documented way: a secret argument adds a warning line.
+    result = cli.run("token", "-", stdin=secret, secrets=[secret])
     assert result.returncode != 0
     assert result.stdout == ""
     assert len(result.error_lines()) == 1
