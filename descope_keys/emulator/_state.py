@@ -15,6 +15,7 @@ from aiohttp import web
 from descope_keys.emulator._hooks import Clock, Faults, RateLimiter
 from descope_keys.emulator._signing import SigningKeys
 from descope_keys.emulator._store import MemoryStore
+from descope_keys.emulator._values import check_values
 from descope_keys.emulator._wire import UNAUTHORIZED, ApiFailure, parse_body
 
 __all__ = ["SIGNING_KEY_META", "EmulatorState", "random_id"]
@@ -107,5 +108,11 @@ class EmulatorState:
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object (``{}`` when empty), or answer 400/413."""
-    return parse_body(await request.read())
+    """The request body as a JSON object (``{}`` when empty), or answer 400/413.
+
+    Every value in it is checked (depth, finite numbers, 64-bit integers,
+    epoch ranges) before any route sees it: see ``_values``.
+    """
+    body = parse_body(await request.read())
+    check_values(body)
+    return body
