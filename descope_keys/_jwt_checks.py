@@ -169,6 +169,8 @@ def split_token(jwt: str) -> tuple[str, str, str]:
     The dots are found before any string is built (``str.find`` is a memchr
     over the text), so a token of 64 KiB of dots costs no more than one of three.
     """
+    if not jwt.isascii():  # O(1) (CPython keeps the flag): base64url and dots are ASCII
+        fail("bad_base64", "a token segment is not base64url")
     first = jwt.find(".")
     second = -1 if first < 0 else jwt.find(".", first + 1)
     if second < 0 or jwt.find(".", second + 1) >= 0:
