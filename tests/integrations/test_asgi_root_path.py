@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
+import aiohttp
 import pytest
 
 from descope_keys import AsyncDescopeKeys
 from descope_keys.integrations.asgi import DescopeMiddleware
 from tests._jwt_factory import PROJECT_ID
-from tests.integrations._tokens import pinned_jwks
+from tests.integrations._apps import serve_asgi
+from tests.integrations._tokens import jwt, pinned_jwks
 
 
 @pytest.fixture
@@ -72,3 +74,37 @@ async def test_exclude_matches_the_path_below_the_root_path(
     client: AsyncDescopeKeys, path: str, root_path: str | None, status: int
 ) -> None:
     assert await status_of(client, path, root_path) == status
+
+
+async def test_under_uvicorn_with_a_root_path(client: AsyncDescopeKeys) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"served"})
+
+    middleware = DescopeMiddleware(app, client, exclude=["/public"])
+    async with (
+        serve_asgi(middleware, root_path="/api") as url,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session,
+    ):
+        # As behind a proxy that strips the mount point: uvicorn then serves
+        # "/public" with path "/api/public" and root_path "/api".
+        statuses = {}
+        for path in ("/public", "/public/docs", "/private", "/api/public"):
+            async with session.get(url + path) as response:
+                statuses[path] = response.status
+        headers = {"Authorization": f"Bearer {jwt()}"}
+        async with session.get(url + "/private", headers=headers) as response:
+            statuses["/private with a token"] = response.status
+    assert statuses == {
+        "/public": 200,
+        "/public/docs": 200,
+        "/private": 401,
+        # The app's own path is /api/public here (path /api/api/public): not open.
+        "/api/public": 401,
+        "/private with a token": 200,
+    }
