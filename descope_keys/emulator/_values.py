@@ -17,13 +17,17 @@ from descope_keys._jwt_checks import MAX_DEPTH as TOKEN_MAX_DEPTH
 from descope_keys._jwt_checks import MAX_EPOCH
 from descope_keys.emulator._wire import invalid_argument, validation_failure
 
-__all__ = ["EPOCH_FIELDS", "MAX_DEPTH", "MAX_INTEGER", "check_values"]
+__all__ = ["EPOCH_FIELDS", "MAX_DEPTH", "MAX_INTEGER", "MAX_STRING", "check_values"]
 
 #: Deepest nesting of a body (the body object is depth 1). A claim set in a
 #: body sits one level lower in a token than in the body, so every token the
 #: emulator signs stays within the validator's own limit.
 MAX_DEPTH: Final = 32
 assert MAX_DEPTH < TOKEN_MAX_DEPTH
+#: Longest string value or member name, in characters (an emulator choice:
+#: Descope documents no limit). It keeps one field from filling the 1 MiB a
+#: body may hold, so a stored key stays far below what a client accepts.
+MAX_STRING: Final = 64 * 1024
 #: Integers beyond 64 bits: no Descope field holds one (Go would refuse them).
 MAX_INTEGER: Final = 2**63 - 1
 #: Fields holding epoch seconds, wherever they occur: 0 (not set) up to
@@ -38,12 +42,16 @@ def _where(path: str, key: object) -> str:
 
 
 def check_values(body: dict[str, Any]) -> None:
-    """Answer 400 for the first value that is too deep, not finite or out of range."""
+    """Answer 400 for the first value that is too deep, too long, not finite or out of range."""
     stack: list[tuple[str, Any, int]] = [("", body, 1)]
     while stack:
         path, container, depth = stack.pop()
         items = container.items() if type(container) is dict else enumerate(container)
         for key, value in items:
+            if type(key) is str and len(key) > MAX_STRING:
+                raise validation_failure(
+                    f"{path or 'body'} has a member name over {MAX_STRING} characters"
+                )
             kind = type(value)
             if kind is dict or kind is list:
                 if depth >= MAX_DEPTH:
@@ -55,6 +63,11 @@ def check_values(body: dict[str, Any]) -> None:
                 if not math.isfinite(value):
                     raise invalid_argument(_where(path, key), "a finite number")
                 _check_epoch(path, key, value)
+            elif kind is str:
+                if len(value) > MAX_STRING:
+                    raise validation_failure(
+                        f"{_where(path, key)} is longer than {MAX_STRING} characters"
+                    )
             elif kind is int:
                 if not -MAX_INTEGER <= value <= MAX_INTEGER:
                     raise invalid_argument(_where(path, key), "a 64-bit integer")

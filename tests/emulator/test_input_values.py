@@ -9,7 +9,7 @@ import pytest
 from descope_keys import AsyncDescopeKeys
 from descope_keys._jwt_checks import MAX_TOKEN_CHARS
 from descope_keys.emulator import Emulator
-from descope_keys.emulator._values import MAX_DEPTH
+from descope_keys.emulator._values import MAX_DEPTH, MAX_STRING
 from descope_keys.emulator._wire import CLAIM_KEY_MAX, CLAIM_VALUE_MAX, CLAIMS_MAX
 from tests.emulator.conftest import Api
 
@@ -50,6 +50,8 @@ async def test_a_sort_field_of_any_type_is_a_400(api: Api, sort_field: Any) -> N
         ('{"name": "k", "expireTime": 1e400}', "expireTime"),
         ('{"name": "k", "expireTime": 253402300800}', "expireTime"),
         ('{"name": "k", "customAttributes": {"n": 1' + "0" * 30 + "}}", "customAttributes.n"),
+        ('{"name": "k", "description": "' + "d" * (MAX_STRING + 1) + '"}', "description"),
+        ('{"name": "k", "customAttributes": {"' + "n" * (MAX_STRING + 1) + '": 1}}', "customAttr"),
     ],
 )
 async def test_create_refuses_bad_values_naming_the_field(api: Api, body: str, field: str) -> None:
