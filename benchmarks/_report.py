@@ -114,7 +114,16 @@ def _validation(result: Mapping[str, Any]) -> list[str]:
     rows = [(name, _n(value, 2), _n(vs_floor(name, value), 3)) for name, value in us.items()]
     head = f"Microseconds per token, median of {result.get('rounds')} interleaved rounds"
     head += f" over {result.get('tokens')} tokens ({result.get('key')})."
-    return [head, "", *_table(("contender", "µs/token", "x raw verify"), rows)]
+    lines = [head, "", *_table(("contender", "µs/token", "x raw verify"), rows)]
+    rejections = result.get("rejection_us") or {}
+    if rejections:
+        lines += [
+            f"Rejecting hostile tokens of {result.get('max_token_chars')} characters (the cap),"
+            " µs per token (forged_at_cap: well formed, wrong signature):",
+            "",
+            *_table(("token", "µs/rejection"), [(k, _n(v, 2)) for k, v in rejections.items()]),
+        ]
+    return lines
 
 
 def _management(cases: Mapping[str, Any]) -> list[str]:

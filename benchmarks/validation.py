@@ -17,11 +17,18 @@ One run measures, on the same RS256 tokens (realistic access-key claims):
 - ``descope_sdk``: the official SDK's ``DescopeClient.validate_session`` with a
   pinned public key (no network).
 
+And the cost of rejecting hostile tokens of the largest size accepted
+(``MAX_TOKEN_CHARS``), in ``rejection_us``: each malformed shape (wrong
+segment count, a segment over its cap, a non-ASCII payload), the worst of
+them (``largest_malformed``), and a well-formed token at the cap whose
+signature is wrong (``forged_at_cap``: a SHA-256 over it and an RSA verify,
+the least any verifier pays).
+
 Every figure is microseconds per token: the median over interleaved rounds,
 so that drifts of a shared machine hit every contender alike; ratios are the
 median of per-round ratios. Nothing here touches the network. Run::
 
-    python -m benchmarks.validation [--quick]
+    python -m benchmarks.validation [--quick] [--rejections]
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ from joserfc import jws
 from joserfc.jwk import RSAKey
 
 from benchmarks._common import PROJECT_ID, no_descope_env, public_jwk, sign_tokens, signing_key
-from descope_keys._jwt_checks import b64url_decode, json_object
+from descope_keys._jwt_checks import MAX_TOKEN_CHARS, b64url_decode, json_object
 from descope_keys._tokens import TokenValidator
+from descope_keys.errors import TokenValidationError
 
 _GOAL_DISTINCT = 1.5  # ours_distinct / raw_verify at most
 _GOAL_REPEATED = 0.2  # ours_repeated / raw_verify under
@@ -152,6 +160,59 @@ def _contenders(key: rsa.RSAPrivateKey, tokens: list[str]) -> dict[str, Callable
     }
 
 
+def _hostile_tokens(good: str) -> dict[str, str]:
+    """Tokens of exactly ``MAX_TOKEN_CHARS`` characters, each rejected for its shape."""
+    h, p, s = good.split(".")
+
+    def fill(template: str) -> str:  # "*" grows to make the token exactly the cap
+        return template.replace("*", "A" * (MAX_TOKEN_CHARS - len(template) + 1))
+
+    return {
+        "dots": "." * MAX_TOKEN_CHARS,
+        "one_segment": "A" * MAX_TOKEN_CHARS,
+        "two_segments": fill(f"{h}.*"),
+        "four_segments": fill(f"{h}.{p}.{s}.*"),
+        "huge_header": fill(f"*.{p}.{s}"),
+        "huge_signature": fill(f"{h}.{p}.*"),
+        "non_ascii_payload": fill(f"{h}.*\u00e9.{s}"),
+    }
+
+
+def _rejections(key: rsa.RSAPrivateKey, good: str) -> dict[str, Callable[[], float]]:
+    """One pass per hostile token, each returning microseconds per rejection."""
+    validate = TokenValidator(PROJECT_ID, fetch=None, public_key=public_jwk(key)).validate_local
+    h, _, s = good.split(".")
+    hostile = _hostile_tokens(good)
+    hostile["forged_at_cap"] = f"{h}.{'A' * (MAX_TOKEN_CHARS - len(h) - len(s) - 2)}.{s}"
+
+    def rejecting(token: str, repeat: int) -> Callable[[], float]:
+        def loop() -> int:
+            for _ in range(repeat):
+                try:
+                    validate(token)
+                except TokenValidationError:
+                    pass
+                else:
+                    raise AssertionError("a hostile token was accepted")
+            return repeat
+
+        return lambda: _per_item(loop)
+
+    return {
+        name: rejecting(token, 50 if name == "forged_at_cap" else 500)
+        for name, token in hostile.items()
+    }
+
+
+def measure_rejections(rounds: int = 15) -> dict[str, float]:
+    """Median microseconds to reject each hostile token, and the worst malformed one."""
+    key = signing_key()
+    samples = _measure(_rejections(key, sign_tokens(key, 1)[0]), rounds)
+    medians = {name: round(statistics.median(values), 2) for name, values in samples.items()}
+    malformed = [v for name, v in medians.items() if name != "forged_at_cap"]
+    return {"largest_malformed": max(malformed), **medians}
+
+
 def _measure(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
     for run in contenders.values():  # warm-up: imports, caches, branch predictors
         run()
@@ -208,6 +269,8 @@ def main(quick: bool = False) -> dict[str, Any]:
         "tokens": count,
         "rounds": rounds,
         "key": "RSA-2048, RS256",
+        "max_token_chars": MAX_TOKEN_CHARS,
+        "rejection_us": measure_rejections(rounds),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "us_per_token": medians,
@@ -219,4 +282,11 @@ def main(quick: bool = False) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer tokens and rounds")
-    print(json.dumps(main(parser.parse_args().quick), indent=2))
+    parser.add_argument(
+        "--rejections", action="store_true", help="only the cost of rejecting hostile tokens"
+    )
+    args = parser.parse_args()
+    if args.rejections:
+        print(json.dumps(measure_rejections(5 if args.quick else 15), indent=2))
+    else:
+        print(json.dumps(main(args.quick), indent=2))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from ._jwt_checks import MAX_EPOCH
 from ._models import KeyTenant
 from ._secret import Secret, conceal
 from .errors import ConfigurationError, InvalidArgumentError
@@ -249,7 +250,10 @@ def check_expire_time(argument: str, value: object, *, now: datetime | None = No
     if isinstance(value, timedelta):
         if value <= timedelta(0):
             raise InvalidArgumentError(argument, "must be a positive duration")
-        value = current + value
+        try:
+            value = current + value
+        except OverflowError:
+            raise InvalidArgumentError(argument, _EXPIRE_RANGE) from None
     elif isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidArgumentError(
@@ -262,7 +266,15 @@ def check_expire_time(argument: str, value: object, *, now: datetime | None = No
             argument, f"must be a datetime, a timedelta or None, not {type(value).__name__}"
         )
     # Round up so a key never expires before the requested instant.
-    return math.ceil(value.timestamp())
+    epoch = math.ceil(value.timestamp())
+    if epoch > MAX_EPOCH:
+        # Checked before any I/O: the server would store it, and every later
+        # read of the key would carry a time no client can use.
+        raise InvalidArgumentError(argument, _EXPIRE_RANGE)
+    return epoch
+
+
+_EXPIRE_RANGE = "must be no later than 2999-12-31T23:59:59Z (None means never)"
 
 
 def check_ips(argument: str, values: object) -> list[str]:

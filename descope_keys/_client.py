@@ -55,6 +55,11 @@ class AsyncDescopeKeys:
         leeway: Seconds of clock skew tolerated for ``exp``/``nbf``/``iat``.
         public_key: A JWK or JWKS dict (or its JSON) to pin; default: env
             ``DESCOPE_PUBLIC_KEY``. When set, keys are never fetched.
+        issuer: When given, a token's ``iss`` must be exactly this string
+            (Descope issues ``https://api.descope.com/<projectId>``, or the
+            host of your custom domain; older tokens carry the bare project
+            id). By default the project id, or any URL whose last path
+            segment is the project id, is accepted.
 
     Raises:
         ConfigurationError: no project id, or an unusable setting.
@@ -71,6 +76,7 @@ class AsyncDescopeKeys:
         jwks: JwksPolicy = JwksPolicy(),
         leeway: float = 5.0,
         public_key: Mapping[str, Any] | str | None = None,
+        issuer: str | None = None,
     ) -> None:
         management_key = conceal(management_key)  # before anything can fail
         self._settings = Settings.resolve(project_id, management_key, base_url, timeout)
@@ -92,6 +98,7 @@ class AsyncDescopeKeys:
                 policy=jwks,
                 leeway=float(leeway),
                 public_key=pinned,
+                issuer=issuer,
             )
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"public_key is unusable: {exc}") from None
@@ -105,9 +112,14 @@ class AsyncDescopeKeys:
         self._credentials: weakref.WeakSet[AsyncAccessKeyCredentials] = weakref.WeakSet()
 
     def __repr__(self) -> str:
+        # Total: a constructor that raised leaves a half-built object behind,
+        # and error reporters that capture locals format it.
+        settings = getattr(self, "_settings", None)
+        if settings is None:
+            return f"{type(self).__name__}(<not configured>)"
         return (
-            f"{type(self).__name__}(project_id={self._settings.project_id!r}, "
-            f"base_url={self._settings.base_url!r})"
+            f"{type(self).__name__}(project_id={settings.project_id!r}, "
+            f"base_url={settings.base_url!r})"
         )
 
     @property

@@ -9,8 +9,8 @@ nulls fall back to field defaults. Tests build the strict twin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
-from typing import Any, get_args, get_origin
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final, get_args, get_origin
 
 import attrs
 import cattrs
@@ -18,7 +18,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._models import AccessKeyStatus
 
-__all__ = ["converter", "epoch_to_datetime", "make_converter", "to_camel"]
+__all__ = ["EARLIEST", "LATEST", "converter", "epoch_to_datetime", "make_converter", "to_camel"]
 
 
 def to_camel(name: str) -> str:
@@ -27,13 +27,44 @@ def to_camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+#: What a time too late for ``datetime`` (after 9999-12-31, or infinite) parses
+#: to: for ``expire_time``, "never" in practice.
+LATEST: Final = datetime.max.replace(tzinfo=timezone.utc)
+#: What a time before year 1 (or minus infinity) parses to.
+EARLIEST: Final = datetime.min.replace(tzinfo=timezone.utc)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def epoch_to_datetime(value: Any) -> datetime | None:
-    """Epoch seconds -> aware UTC datetime; ``0``/``None`` mean "not set"."""
+    """Epoch seconds -> aware UTC datetime, for every field of every response.
+
+    Total over numbers, so that one odd record (another client may have
+    written any number) cannot sink a whole search:
+
+    - ``None`` and ``0`` mean "not set" (for ``expire_time``: never expires),
+      and so does ``NaN`` (not a time at all);
+    - a time after 9999-12-31T23:59:59.999999Z, or ``+Infinity``, becomes
+      :data:`LATEST` (``datetime.max`` in UTC);
+    - a time before year 1, or ``-Infinity``, becomes :data:`EARLIEST`.
+
+    A value that is not a number (bools are not) is a malformed record: TypeError.
+    """
     if value is None or value == 0:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"expected epoch seconds, got {type(value).__name__}")
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    try:
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        pass
+    # Out of the platform's range (Windows stops at 1970 and 3000), of
+    # datetime's, or not finite: exact arithmetic decides which.
+    if value != value:  # NaN
+        return None
+    try:
+        return _EPOCH + timedelta(seconds=value)
+    except OverflowError:
+        return LATEST if value > 0 else EARLIEST
 
 
 def _datetime_to_epoch(value: datetime | None) -> int:

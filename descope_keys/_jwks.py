@@ -274,7 +274,7 @@ def load_pinned_keys(public_key: Mapping[str, Any] | str) -> dict[str, VerifyKey
     if isinstance(public_key, str):
         try:
             body = json.loads(public_key)
-        except ValueError:
+        except (ValueError, RecursionError):  # the decoder recurses per nesting level
             raise ConfigurationError("public_key is not valid JSON") from None
     elif isinstance(public_key, Mapping):
         body = dict(public_key)

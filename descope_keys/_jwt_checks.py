@@ -19,6 +19,8 @@ from .errors import ExpiredTokenError, TokenValidationError
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
+    "MAX_DEPTH",
+    "MAX_EPOCH",
     "MAX_TOKEN_CHARS",
     "REASONS",
     "FrozenClaims",
@@ -30,10 +32,29 @@ __all__ = [
 #: use exactly its key's ``alg``.
 ALLOWED_ALGORITHMS: Final = frozenset({"RS256", "RS384", "RS512"})
 
-#: Cap checked before any parsing. Descope's documented claim limits (100
-#: claims of at most 500 characters) stay well below it.
-MAX_TOKEN_CHARS: Final = 64 * 1024
+#: Cap checked before any parsing. It fits the largest token Descope's
+#: documented claim limits allow (at most 100 custom claims, names of up to
+#: 60 characters, values of up to 500), on the key and again under ``nsec``
+#: (the exchange's own custom claims have the same limits):
+#:
+#: - one claim, as compact JSON: ``"name":"value",`` = 60 + 500 + 6 = 566 bytes;
+#:   100 of them: 56,600 bytes; twice (key claims and ``nsec``): 113,200;
+#: - ``iss``, ``sub``, ``iat``, ``exp``, roles, permissions and tenants: 16,384
+#:   bytes allowed;
+#: - payload: 129,584 bytes, so ceil(129,584 * 4 / 3) = 172,779 base64url
+#:   characters; header 1,024 and signature 1,366 (an 8192-bit key) at most,
+#:   and two dots: 175,171 characters, rounded up to 176 KiB.
+#:
+#: (Non-ASCII values take more bytes per character; the cap is sized for the
+#: limits as characters of ASCII text, with the 16 KiB margin.)
+MAX_TOKEN_CHARS: Final = 176 * 1024
 _MAX_HEADER_CHARS: Final = 1024
+# An 8192-bit signature (the largest key accepted): 1024 bytes, ceil(1024 * 4 / 3).
+_MAX_SIGNATURE_CHARS: Final = 1366
+#: Deepest nesting accepted in a payload (the payload object itself is depth
+#: 1). Claims read later are frozen recursively, so this keeps every read far
+#: from the interpreter's recursion limit.
+MAX_DEPTH: Final = 64
 
 #: Every ``reason`` code this package raises for a rejected token.
 REASONS: Final = frozenset(
@@ -60,6 +81,7 @@ REASONS: Final = frozenset(
         "bad_issuer",
         "bad_audience",
         "bad_claim",
+        "too_deep",
     }
 )
 
@@ -72,9 +94,11 @@ _FORBIDDEN_HEADERS: Final = frozenset({"crit", "b64", "jku", "x5u", "jwk", "x5c"
 KID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:+=-]{1,128}")
 _B64_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64_VALUE: Final = {c: i for i, c in enumerate(_B64_ALPHABET)}
-# Latest time claim accepted (2999-12-31T23:59:59Z): later ones are nonsense,
-# and every platform can turn this one into a datetime (Windows' gmtime stops at 3000).
-_MAX_EPOCH: Final = 32503679999
+#: Latest time claim accepted (2999-12-31T23:59:59Z): later ones are nonsense,
+#: and every platform can turn this one into a datetime (Windows' gmtime stops
+#: at 3000). The same bound applies to ``expire_time`` arguments and to the
+#: emulator's epochs.
+MAX_EPOCH: Final = 32503679999
 
 
 def fail(reason: str, message: str) -> NoReturn:
@@ -139,6 +163,45 @@ def json_object(raw: bytes, what: str) -> dict[str, Any]:
     return value
 
 
+def split_token(jwt: str) -> tuple[str, str, str]:
+    """The three segments of a compact JWS, each within its cap, or a rejection.
+
+    The dots are found before any string is built (``str.find`` is a memchr
+    over the text), so a token of 64 KiB of dots costs no more than one of three.
+    """
+    if not jwt.isascii():  # O(1) (CPython keeps the flag): base64url and dots are ASCII
+        fail("bad_base64", "a token segment is not base64url")
+    first = jwt.find(".")
+    second = -1 if first < 0 else jwt.find(".", first + 1)
+    if second < 0 or jwt.find(".", second + 1) >= 0:
+        fail("malformed", "the token is not a compact JWS")
+    if first > _MAX_HEADER_CHARS:
+        fail("oversized", "the token header is too large")
+    if len(jwt) - second - 1 > _MAX_SIGNATURE_CHARS:
+        fail("oversized", "the token signature is too large")
+    return jwt[:first], jwt[first + 1 : second], jwt[second + 1 :]
+
+
+def check_depth(payload: bytes, claims: dict[str, Any]) -> None:
+    """Reject a payload nested deeper than :data:`MAX_DEPTH`, without recursion.
+
+    Counting brackets (C speed) rules out almost every payload at once: fewer
+    ``{``/``[`` bytes than the limit cannot nest deeper than it. Only the rest
+    (brackets inside strings count too) is walked.
+    """
+    if payload.count(b"{") + payload.count(b"[") <= MAX_DEPTH:
+        return
+    stack: list[tuple[Any, int]] = [(claims, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if type(value) is dict else value
+        for child in children:
+            if type(child) in _CONTAINERS:
+                if depth >= MAX_DEPTH:
+                    fail("too_deep", "the token payload is nested too deeply")
+                stack.append((child, depth + 1))
+
+
 def parse_header(segment: str) -> tuple[str, str]:
     """Parse and check a protected header; return ``(kid, alg)``."""
     if len(segment) > _MAX_HEADER_CHARS:
@@ -159,7 +222,7 @@ def parse_header(segment: str) -> tuple[str, str]:
 
 def _epoch(value: object, name: str) -> float:
     # bool is an int subclass, hence type() rather than isinstance().
-    if type(value) not in (int, float) or not 0 <= value <= _MAX_EPOCH:  # type: ignore[operator]
+    if type(value) not in (int, float) or not 0 <= value <= MAX_EPOCH:  # type: ignore[operator]
         fail(f"bad_{name}", f"the token {name} claim is not a valid time")
     return value  # type: ignore[return-value]  # an int compares like the float
 
@@ -188,7 +251,11 @@ def check_times(
 
 
 def check_issuer(iss: object, project_id: str) -> None:
-    """Accept the project id itself, or a URL whose last path segment is it."""
+    """Accept the project id itself, or a URL whose last path segment is it.
+
+    Any scheme and host pass: the signature by the project's keys is what
+    makes a token trustworthy. ``issuer=`` on the client pins the exact value.
+    """
     if iss == project_id:
         return
     if (

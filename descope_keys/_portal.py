@@ -389,10 +389,18 @@ def _caller_stacklevel() -> int:
     return level
 
 
-def rename_repr(name: str, target: object) -> str:
-    """``target``'s repr with its class name replaced by ``name``."""
-    text = repr(target)
-    prefix = type(target).__name__
+def rename_repr(name: str, target: Callable[[], object]) -> str:
+    """The repr of what ``target()`` returns, with its class name replaced by ``name``.
+
+    Total: a wrapper whose constructor raised has no target, and error
+    reporters that capture locals format it all the same.
+    """
+    try:
+        resolved = target()
+    except AttributeError:
+        return f"{name}(<not configured>)"
+    text = repr(resolved)
+    prefix = type(resolved).__name__
     return name + text[len(prefix) :] if text.startswith(prefix) else text
 
 
@@ -438,7 +446,10 @@ class Portal(Generic[_T]):
         _live.add(self)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "running" if self._runner.loop else "idle"
+        runner = getattr(self, "_runner", None)
+        if runner is None:  # the factory raised: half built, yet formatted by error reporters
+            return f"<Portal of {self._name}: not configured>"
+        state = "closed" if self._closed else "running" if runner.loop else "idle"
         return f"<Portal of {self._name}: {state}>"
 
     @property

@@ -48,6 +48,11 @@ class DescopeKeys:
         leeway: Seconds of clock skew tolerated for ``exp``/``nbf``/``iat``.
         public_key: A JWK or JWKS dict (or its JSON) to pin; default: env
             ``DESCOPE_PUBLIC_KEY``. When set, keys are never fetched.
+        issuer: When given, a token's ``iss`` must be exactly this string
+            (Descope issues ``https://api.descope.com/<projectId>``, or the
+            host of your custom domain; older tokens carry the bare project
+            id). By default the project id, or any URL whose last path
+            segment is the project id, is accepted.
 
     Raises:
         ConfigurationError: no project id, or an unusable setting.
@@ -64,6 +69,7 @@ class DescopeKeys:
         jwks: JwksPolicy = JwksPolicy(),
         leeway: float = 5.0,
         public_key: Mapping[str, Any] | str | None = None,
+        issuer: str | None = None,
     ) -> None:
         management_key = conceal(management_key)  # before anything can fail
         self._portal: Portal[AsyncDescopeKeys] = Portal(
@@ -77,13 +83,14 @@ class DescopeKeys:
                 jwks=jwks,
                 leeway=leeway,
                 public_key=public_key,
+                issuer=issuer,
             ),
             name="DescopeKeys",
         )
         self._access_keys = AccessKeys(self._portal)
 
     def __repr__(self) -> str:
-        return rename_repr(type(self).__name__, self._portal.target)
+        return rename_repr(type(self).__name__, lambda: self._portal.target)
 
     @property
     def project_id(self) -> str:
@@ -402,7 +409,7 @@ class AccessKeyCredentials:
         return self._target
 
     def __repr__(self) -> str:
-        return rename_repr(type(self).__name__, self._live)
+        return rename_repr(type(self).__name__, lambda: self._live)
 
     def token(self) -> AccessKeyToken:
         """The current token, validated locally, with time left before its ``exp``.

@@ -28,11 +28,13 @@ from ._jwt_checks import (
     audience_of,
     b64url_decode,
     check_audience,
+    check_depth,
     check_issuer,
     check_times,
     fail,
     json_object,
     parse_header,
+    split_token,
     string_tuple,
     time_claims,
 )
@@ -55,6 +57,9 @@ _fromtimestamp: Final = datetime.fromtimestamp
 _NO_CLAIMS: Final[Mapping[str, Any]] = MappingProxyType({})
 # Counted on every validation: the plain counter telemetry reports (see there).
 _VALIDATED: Final = telemetry.VALIDATED
+# Longer tokens are checked for shape before the verified-token cache is asked:
+# hashing them for the lookup would cost more than rejecting a malformed one.
+_SHAPE_FIRST_CHARS: Final = 8 * 1024
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -171,10 +176,12 @@ class TokenValidator:
             from 0 to 3600.
         public_key: Pinned keys (a JWK or JWKS, as a dict or JSON text). With
             it, nothing is ever fetched.
+        issuer: When given, ``iss`` must be exactly this string; otherwise
+            the project id, or any URL whose last path segment is it.
 
     Raises:
         ConfigurationError: no usable pinned key, neither ``fetch`` nor
-            ``public_key``, an empty project id or a bad leeway.
+            ``public_key``, an empty project id or issuer, or a bad leeway.
     """
 
     def __init__(
@@ -185,15 +192,19 @@ class TokenValidator:
         policy: JwksPolicy = JwksPolicy(),
         leeway: float = 5.0,
         public_key: Mapping[str, Any] | str | None = None,
+        issuer: str | None = None,
     ) -> None:
         if not isinstance(project_id, str) or not project_id:
             raise ConfigurationError("a project id is required to validate tokens")
+        if issuer is not None and (type(issuer) is not str or not issuer):
+            raise ConfigurationError("issuer must be a non-empty string")
         with configuration_errors():
             checked_leeway = check_leeway(leeway)
         pinned = load_pinned_keys(public_key) if public_key is not None else None
         if pinned is None and fetch is None:
             raise ConfigurationError("either a JWKS fetcher or a public_key is required")
         self._project_id = project_id
+        self._issuer = issuer
         self._leeway = checked_leeway
         self._cache = JwksCache(fetch, policy, pinned)
         self._headers: dict[str, tuple[str, str]] = {}
@@ -278,10 +289,12 @@ class TokenValidator:
                 fail("malformed", "the token is not a string")
             # A str subclass could redefine __eq__/__hash__: the cache keys on plain text.
             jwt = str.__str__(jwt)
-        if len(jwt) > MAX_TOKEN_CHARS:
+        size = len(jwt)
+        if size > MAX_TOKEN_CHARS:
             fail("oversized", "the token is too large")
         if audience is not None and not isinstance(audience, str):
             raise InvalidArgumentError("audience", "must be a string")
+        parts = split_token(jwt) if size > _SHAPE_FIRST_CHARS else None
 
         hit = self._verified.get(jwt)
         if hit is not None:
@@ -299,10 +312,7 @@ class TokenValidator:
                 return token
             self._verified.pop(jwt, None)  # a new key under that kid: verify again
 
-        parts = jwt.split(".")
-        if len(parts) != 3:
-            fail("malformed", "the token is not a compact JWS")
-        header_segment, payload_segment, signature_segment = parts
+        header_segment, payload_segment, signature_segment = parts or split_token(jwt)
         header = self._headers.get(header_segment)
         if header is None:
             header = parse_header(header_segment)
@@ -314,13 +324,17 @@ class TokenValidator:
             return None
         if alg != key.alg:
             fail("alg_mismatch", "the token algorithm does not match its key")
-        signature = b64url_decode(signature_segment)
-        payload = b64url_decode(payload_segment)
-        # Both segments passed the base64url alphabet check: ASCII is safe.
+        signature = b64url_decode(signature_segment)  # small: split_token capped it
+        # The signature covers the segments as sent (RFC 7515 §5.2): verify it
+        # first, so an unsigned payload is never decoded, let alone parsed.
+        # (split_token refused any non-ASCII token.)
         signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
         if len(signature) != key.signature_size or not key.verify(signing_input, signature):
             fail("bad_signature", "the token signature is not valid")
-        token, verified = self._token(jwt, key, json_object(payload, "payload"), audience)
+        payload = b64url_decode(payload_segment)
+        claims = json_object(payload, "payload")
+        check_depth(payload, claims)
+        token, verified = self._token(jwt, key, claims, audience)
         _remember(self._verified, jwt, verified, _VERIFIED_CACHE_SIZE)
         return token
 
@@ -333,7 +347,11 @@ class TokenValidator:
         exp, nbf, iat = time_claims(get("exp"), get("nbf"), get("iat"))
         check_times(exp, nbf, iat, time.time(), self._leeway)
         iss = get("iss")
-        if iss != self._project_id:
+        issuer = self._issuer
+        if issuer is not None:
+            if iss != issuer:
+                fail("bad_issuer", "the token was not issued by the pinned issuer")
+        elif iss != self._project_id:
             check_issuer(iss, self._project_id)
         key_id = get("dsub")
         if key_id is None:

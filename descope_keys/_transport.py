@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._config import Settings
 from ._http_date import parse_http_date
@@ -49,6 +49,21 @@ SDK_NAME = "python-descope-keys"
 # Access-key responses are a few KiB; a search over thousands of keys stays
 # well below this. Anything larger is a misbehaving proxy, not Descope.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# Smaller caps for answers whose size is known, checked before anything is
+# parsed: 16 MiB of "{}" items decode into some 450 MB of dicts. A key set is
+# at most 32 keys of 8192 bits (about 1.5 KiB each, 4 KiB with a certificate
+# chain); an exchange answer is one JWT of at most MAX_TOKEN_CHARS (176 KiB)
+# and two short fields; one access key holds at most 100 claims of about 3.4 KiB
+# each (JSON-escaped worst case), attributes, roles and tenants. Lists of keys
+# (search) keep the general cap.
+_RESPONSE_CAPS: Final = {
+    "jwks": 256 * 1024,
+    "exchange_access_key": 512 * 1024,
+    **dict.fromkeys(
+        ("access_keys.create", "access_keys.load", "access_keys.update", "access_keys.rotate"),
+        2 * 1024 * 1024,
+    ),
+}
 _REQUEST_ID_HEADERS = ("x-request-id", "x-descope-request-id", "cf-ray")
 
 _log = logging.getLogger("descope_keys")
@@ -354,13 +369,14 @@ class Transport:
         raise error  # outside the except clause: see _map_error
 
     async def _read_capped(self, operation: str, resp: aiohttp.ClientResponse) -> bytes:
+        cap = min(self._max_bytes, _RESPONSE_CAPS.get(operation, self._max_bytes))
         length = resp.content_length
         # Content-Length counts compressed bytes: a compressed body is counted
         # as it is decompressed, so a small bomb cannot pass the cap.
         if length is not None and "Content-Encoding" not in resp.headers:
-            if length > self._max_bytes:
+            if length > cap:
                 raise TransportError(
-                    f"response body of {length} bytes exceeds the {self._max_bytes} byte cap",
+                    f"response body of {length} bytes exceeds the {cap} byte cap",
                     operation=operation,
                 )
             return await resp.read()
@@ -368,9 +384,9 @@ class Transport:
         size = 0
         async for chunk in resp.content.iter_chunked(64 * 1024):
             size += len(chunk)
-            if size > self._max_bytes:
+            if size > cap:
                 raise TransportError(
-                    f"response body exceeds the {self._max_bytes} byte cap",
+                    f"response body exceeds the {cap} byte cap",
                     operation=operation,
                 )
             chunks.append(chunk)

@@ -735,7 +735,7 @@ def _body(
             raise GenerationError(f"{key}: lifecycle members belong to the root, as coroutines")
         return lifecycle[1]
     if func.name == "__repr__":
-        return [f"return rename_repr(type(self).__name__, {target})"]
+        return [f"return rename_repr(type(self).__name__, lambda: {target})"]
     if decorators and isinstance(func, ast.AsyncFunctionDef):
         raise GenerationError(f"{key}: async properties are not supported")
     if decorators == ["property"]:

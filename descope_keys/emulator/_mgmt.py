@@ -184,7 +184,8 @@ class ManagementRoutes:
         spec = []
         for item in value:
             field_name = item.get("field")
-            if field_name not in _SORTABLE:
+            # A list or an object is unhashable: test the type before membership.
+            if not isinstance(field_name, str) or field_name not in _SORTABLE:
                 raise validation_failure(f"cannot sort access keys by {field_name!r}")
             spec.append((str(field_name), bool(item.get("desc"))))
         return spec

@@ -17,6 +17,7 @@ from aiohttp import web
 from descope_keys.emulator._hooks import Clock, Faults, RateLimiter
 from descope_keys.emulator._signing import SigningKeys
 from descope_keys.emulator._store import MemoryStore
+from descope_keys.emulator._values import check_values
 from descope_keys.emulator._wire import BODY_TOO_LARGE, UNAUTHORIZED, ApiFailure, parse_body
 
 __all__ = ["BODY_TIMEOUT", "SIGNING_KEY_META", "EmulatorState", "IPNetwork", "random_id"]
@@ -133,13 +134,17 @@ async def read_json(request: web.Request, *, limit: int | None = None) -> dict[s
 
     ``limit`` caps the body below the application's ``client_max_size``; a
     body must arrive within :data:`BODY_TIMEOUT` seconds (a slow sender
-    would hold its connection and handler otherwise).
+    would hold its connection and handler otherwise). Every value in it is
+    checked (depth, finite numbers, 64-bit integers, epoch ranges) before any
+    route sees it: see ``_values``.
     """
     try:
         raw = await asyncio.wait_for(_read(request, limit), BODY_TIMEOUT)
     except asyncio.TimeoutError:
         raise ApiFailure(408, _REQUEST_TIMEOUT, "request body not received in time") from None
-    return parse_body(raw)
+    body = parse_body(raw)
+    check_values(body)
+    return body
 
 
 async def _read(request: web.Request, limit: int | None) -> bytes:

@@ -92,7 +92,7 @@ class ThreadedEmulator:
         self._runner = LoopThread("descope-keys-emulator", call_timeout=START_TIMEOUT)
 
     def __repr__(self) -> str:
-        return rename_repr(type(self).__name__, self._emulator)
+        return rename_repr(type(self).__name__, lambda: self._emulator)
 
     def start(self, timeout: float = START_TIMEOUT) -> ThreadedEmulator:
         """Open the store, load or make the signing key, and start serving."""

@@ -168,6 +168,8 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise bad_request("request body has invalid Unicode (a lone surrogate)") from exc
+    except RecursionError as exc:
+        raise bad_request("request body is nested too deeply") from exc
     return body
 
 

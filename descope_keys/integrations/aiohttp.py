@@ -112,7 +112,10 @@ def descope_middleware(
         tenant: Check ``roles``/``permissions`` within this tenant; the token
             must belong to it.
         exclude: Path prefixes served without a token, matched by whole
-            segments (``"/health"`` opens ``/health/live``, not ``/healthz``).
+            segments (``"/health"`` opens ``/health/live``, not ``/healthz``)
+            against the full request path, still percent-encoded where the
+            router keeps it so (``%2F``): on a sub-app added with
+            ``add_subapp("/api", ...)``, write ``"/api/health"``.
         audience: When given, tokens must carry it in ``aud``.
 
     Returns:

@@ -66,9 +66,12 @@ class DescopeMiddleware:
         permissions: Permissions the token must all grant.
         tenant: Check ``roles``/``permissions`` within this tenant; the token
             must belong to it.
-        exclude: Path prefixes (matched against ``scope["path"]``) served
-            without a token, by whole segments: ``"/health"`` opens
-            ``/health/live``, not ``/healthz``.
+        exclude: Path prefixes served without a token, by whole segments:
+            ``"/health"`` opens ``/health/live``, not ``/healthz``. They are
+            matched on the app-relative path, as Starlette routes are:
+            ``scope["path"]`` minus a leading ``scope["root_path"]`` (so under
+            ``uvicorn --root-path /api``, ``"/public"`` opens ``/api/public``).
+            A path that does not start with the root path is matched whole.
         audience: When given, tokens must carry it in ``aud``.
 
     Raises:
@@ -98,7 +101,7 @@ class DescopeMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if (kind != "http" and kind != "websocket") or self._guard.is_excluded(scope["path"]):
+        if (kind != "http" and kind != "websocket") or self._guard.is_excluded(_route_path(scope)):
             await self.app(scope, receive, send)
             return
         authorization = [
@@ -120,6 +123,22 @@ class DescopeMiddleware:
         state = dict(state) if state else {}
         state[TOKEN_KEY] = result
         await self.app({**scope, "state": state}, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the mount point, as Starlette's ``get_route_path`` computes it.
+
+    ASGI servers put the mount point in both ``root_path`` and ``path``;
+    ``exclude`` names paths of the app, so the mount point must not count.
+    """
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path") or ""
+    if not root_path or not path.startswith(root_path):
+        return path
+    if len(path) == len(root_path):
+        return ""  # the mount point itself: no prefix of the form "/x" matches it
+    # "/api" must not strip "/apiary": only a whole leading segment is the mount point.
+    return path[len(root_path) :] if path[len(root_path)] == "/" else path
 
 
 async def _send_http(send: Send, denial: Denial) -> None:

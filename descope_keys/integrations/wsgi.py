@@ -62,8 +62,9 @@ class DescopeMiddleware:
         tenant: Check ``roles``/``permissions`` within this tenant; the token
             must belong to it.
         exclude: Path prefixes (matched against ``PATH_INFO``, below the
-            app's mount point) served without a token, by whole segments:
-            ``"/health"`` opens ``/health/live``, not ``/healthz``.
+            app's mount point: ``SCRIPT_NAME`` never counts) served without a
+            token, by whole segments: ``"/health"`` opens ``/health/live``,
+            not ``/healthz``.
         audience: When given, tokens must carry it in ``aud``.
 
     Raises:

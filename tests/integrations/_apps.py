@@ -113,10 +113,16 @@ def flask_app(client: Any, **options: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[str]:
+async def serve_asgi(app: Any, *, root_path: str = "") -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on this loop (so it shares the client's loop); always stops."""
     config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", ws="none", http="h11"
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws="none",
+        http="h11",
+        root_path=root_path,
     )
     server = uvicorn.Server(config)
     sock = socket.socket()
