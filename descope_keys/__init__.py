@@ -16,6 +16,7 @@ from ._client import AsyncDescopeKeys
 from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy
 from ._jwks import JwksPolicy
 from ._models import AccessKey, AccessKeyStatus, CreatedAccessKey, KeyTenant
+from ._reconcile import PendingCleanup
 from ._retry import RetryPolicy
 from ._sync import AccessKeyCredentials, AccessKeys, DescopeKeys
 from ._tokens import AccessKeyToken, TenantClaims
@@ -63,6 +64,7 @@ __all__ = [
     "JwksPolicy",
     "KeyTenant",
     "NotFoundError",
+    "PendingCleanup",
     "PermissionDeniedError",
     "RateLimitError",
     "RefreshPolicy",

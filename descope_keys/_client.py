@@ -15,7 +15,7 @@ from ._call import Caller
 from ._config import ENV_PUBLIC_KEY, Settings
 from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy, credentials_exchange
 from ._jwks import JwksPolicy
-from ._reconcile import CreateLedger
+from ._reconcile import CreateLedger, PendingCleanup
 from ._retry import RetryPolicy, Safety
 from ._retry_budget import RetryBudget
 from ._tokens import AccessKeyToken, TokenValidator
@@ -112,6 +112,19 @@ class AsyncDescopeKeys:
     def access_keys(self) -> AsyncAccessKeys:
         """Access-key management operations (need the management key)."""
         return self._access_keys
+
+    @property
+    def pending_cleanups(self) -> tuple[PendingCleanup, ...]:
+        """Create cleanups that their calls could not finish, oldest first.
+
+        A create whose answer was lost may have made a key whose secret nobody
+        holds; when its call cannot find and delete that key before its
+        deadline, it raises ``AmbiguousResultError`` and the client keeps
+        trying, in the background with backoff and once more in ``aclose()``.
+        One it abandons is logged at WARNING on the ``descope_keys`` logger,
+        naming the key ids (or the name and time window). Empty normally.
+        """
+        return self._creates.cleanups.pending
 
     async def exchange_access_key(
         self,
@@ -228,9 +241,15 @@ class AsyncDescopeKeys:
         return response.body, response.headers.get("Cache-Control")
 
     async def aclose(self) -> None:
-        """Close the HTTP session and stop background key refreshes (idempotent)."""
+        """Close the HTTP session and stop background key refreshes (idempotent).
+
+        Pending create cleanups (see ``pending_cleanups``) get one more
+        attempt first, within the retry deadline; what is left is abandoned
+        with a WARNING.
+        """
         for credentials in list(self._credentials):
             credentials._stop()
+        await self._creates.cleanups.aclose(self._api.policy.deadline)
         await self._validator.aclose()
         await self._api.aclose()
 

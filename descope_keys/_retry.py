@@ -14,9 +14,15 @@ What is retried depends on what the failure says about the server:
 * *ambiguous*: the server may have acted (read timeout, reset or truncated
   body after sending, 500/502/504/520/524, a 2xx body that cannot be read).
   Retried only where a repeat is harmless (:attr:`Safety.IDEMPOTENT`,
-  :attr:`Safety.DELETE`, :attr:`Safety.DELETE_MANY`) or, for :attr:`Safety.UNSAFE`, after a
-  ``reconcile`` callback has undone whatever the attempt may have done.
+  :attr:`Safety.REPLACE`, :attr:`Safety.DELETE`, :attr:`Safety.DELETE_MANY`) or, for
+  :attr:`Safety.UNSAFE`, after a ``reconcile`` callback has undone whatever the
+  attempt may have done.
 * anything else (other 4xx, other 5xx, programming errors): never retried.
+
+A call whose repeat is not a no-op for its caller (``REPLACE``, ``DELETE``,
+``DELETE_MANY``) and that ends without a result after an ambiguous attempt
+raises :class:`~descope_keys.AmbiguousResultError`, the last error as its
+cause: a plain error would tell the caller that nothing happened.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from ._retry_budget import RetryBudget
 from .errors import (
     AmbiguousResultError,
     ApiError,
+    DescopeError,
     NotFoundError,
     RequestTimeoutError,
     TransportError,
@@ -59,8 +66,13 @@ _AMBIGUOUS_STATUSES = frozenset({500, 502, 504, 520, 524})
 class Safety(enum.Enum):
     """How safe it is to repeat an operation whose outcome is unknown."""
 
-    #: Repeating is harmless (reads, updates to a given state, exchange, rotate).
+    #: Repeating is harmless (reads, updates to a given state, exchange).
     IDEMPOTENT = "idempotent"
+    #: Repeating is harmless, but an attempt that lands replaces what the
+    #: caller holds (rotate: the old secret dies). Retried like IDEMPOTENT; a
+    #: call that ends without a result after an ambiguous attempt raises
+    #: AmbiguousResultError, since the caller's old state may be gone.
+    REPLACE = "replace"
     #: Repeating is harmless, and a 404 on a repeat means the first attempt won.
     DELETE = "delete"
     #: Repeating is harmless, but an all-or-nothing batch delete that finds a
@@ -102,6 +114,12 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, TransportError):
         return Failure.AMBIGUOUS if exc.request_sent else Failure.NOT_PROCESSED
     return Failure.FINAL
+
+
+# Where an ambiguous attempt followed by a failed call must not read as "nothing
+# happened": the caller would act on a state (old secret, existing key) that
+# may be gone.
+_REPORTS_AMBIGUITY = frozenset({Safety.REPLACE, Safety.DELETE, Safety.DELETE_MANY})
 
 
 # A wait or a deadline of 0 or infinity is a mistake, not a policy.
@@ -184,12 +202,27 @@ class _Retrier(Generic[T]):
         self._made = 0
         self._kind = Failure.FINAL
         self._ambiguous_seen = False
+        # An ambiguous attempt whose effect nothing undid (see _REPORTS_AMBIGUITY).
+        self._unresolved = False
         self._paid: int | None = None
         self._replay: BaseException | None = None
         self._last: Exception | None = None
 
     async def after_first(self, exc: Exception) -> T:
         """Handle the first attempt's failure: raise it, or retry under tenacity."""
+        try:
+            return await self._retry(exc)
+        except Exception as failure:
+            if not self._unresolved or isinstance(failure, AmbiguousResultError):
+                raise
+            raise AmbiguousResultError(
+                f"an attempt may have taken effect before the call failed ({_reason(failure)})",
+                operation=self._operation,
+                attempts=self._made,
+                last_error=failure if isinstance(failure, DescopeError) else None,
+            ) from failure
+
+    async def _retry(self, exc: Exception) -> T:
         self._made = 1
         await self._settle(exc)
         if not self._should_retry_exc(exc):
@@ -243,6 +276,7 @@ class _Retrier(Generic[T]):
                     "was lost, may have deleted them, or an id was wrong",
                     operation=self._operation,
                     attempts=self._made,
+                    last_error=exc,
                 ) from exc
             if self._safety is Safety.DELETE and self._ambiguous_seen:
                 # A repeat of a delete whose earlier attempt may have landed:
@@ -269,6 +303,7 @@ class _Retrier(Generic[T]):
         kind = classify(exc)
         if kind is Failure.AMBIGUOUS:
             self._ambiguous_seen = True
+            self._unresolved = self._unresolved or self._safety in _REPORTS_AMBIGUITY
             if self._safety is Safety.UNSAFE:
                 if self._reconcile is None:
                     return

@@ -26,8 +26,11 @@ from tests.faults.conftest import (
     PROJECT_ID,
     ROTATE,
     SEARCH,
+    SHORT,
     TIMEOUT,
+    always,
     audit,
+    client_of,
     duplicates,
     retries,
     retry_creates_blindly,
@@ -307,30 +310,42 @@ async def test_create_cannot_tell_its_orphan_from_a_twin_made_elsewhere_and_says
 
 
 async def test_create_whose_reconcile_search_fails_raises_ambiguous_result(
-    sdk: AsyncDescopeKeys, proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
+    proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
 ) -> None:
     proxy.script(CREATE, Fault.drop())
-    proxy.script(SEARCH, *(Fault.after(500) for _ in range(4)))
-    with pytest.raises(AmbiguousResultError) as info:
-        await sdk.access_keys.create("ci-bot")
-    assert "search" in str(info.value)
-    assert info.value.candidate_ids == ()
-    assert proxy.counts[SEARCH] == 4
-    assert proxy.counts[CREATE] == 1
-    # The orphan may exist, and the error says the outcome is unknown: not silent.
-    assert len(emu.stored_keys()) == 1
+    always(proxy, SEARCH, Fault.after(500))  # the search fails until the deadline
+    async with client_of(proxy) as client:
+        with pytest.raises(AmbiguousResultError) as info:
+            await client.access_keys.create("ci-bot")
+        assert "search" in str(info.value)
+        assert info.value.candidate_ids == ()
+        # Cleanup outlives the call's attempt count: it ran until the deadline.
+        assert proxy.counts[SEARCH] > SHORT.attempts
+        assert proxy.counts[CREATE] == 1
+        # The orphan may exist, and the error says the outcome is unknown: not silent.
+        assert len(emu.stored_keys()) == 1
+        (pending,) = client.pending_cleanups
+        assert (pending.name, pending.key_ids) == ("ci-bot", ())
+        proxy.calm()
+    # Closing the client made the cleanup's last attempt: nothing is left.
+    await audit(emu, direct, {})
 
 
 async def test_create_whose_orphan_cannot_be_deleted_names_it(
-    sdk: AsyncDescopeKeys, proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
+    proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
 ) -> None:
     proxy.script(CREATE, Fault.drop())
-    proxy.script(DELETE, *(Fault.answer(503) for _ in range(4)))
-    with pytest.raises(AmbiguousResultError) as info:
-        await sdk.access_keys.create("ci-bot")
-    (orphan,) = (k["id"] for k in emu.stored_keys())
-    assert info.value.candidate_ids == (orphan,)
-    assert proxy.counts[CREATE] == 1
+    always(proxy, DELETE, Fault.answer(503))  # the delete fails until the deadline
+    async with client_of(proxy) as client:
+        with pytest.raises(AmbiguousResultError) as info:
+            await client.access_keys.create("ci-bot")
+        (orphan,) = (k["id"] for k in emu.stored_keys())
+        assert info.value.candidate_ids == (orphan,)
+        assert proxy.counts[CREATE] == 1
+        assert proxy.counts[DELETE] > SHORT.attempts
+        assert [p.key_ids for p in client.pending_cleanups] == [(orphan,)]
+        proxy.calm()
+    await audit(emu, direct, {})
 
 
 async def test_create_without_a_secret_in_the_answer_deletes_the_key_and_reports(
@@ -419,7 +434,8 @@ async def test_retry_and_reconcile_logs_and_errors_never_carry_a_secret(
     proxy.script(CREATE, Fault.drop(), Fault.answer(503))
     created = await sdk.access_keys.create("ci-bot")
     proxy.script(CREATE, Fault.drop())
-    proxy.script(SEARCH, *(Fault.after(500) for _ in range(4)))
+    # A search answer without a key list: undecidable at once, and the cleanup is pending.
+    proxy.script(SEARCH, Fault.mangle(lambda body: {}))
     with pytest.raises(AmbiguousResultError) as info:
         await sdk.access_keys.create("ci-bot")
     proxy.script(ROTATE, Fault.truncate())
