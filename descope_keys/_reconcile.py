@@ -729,7 +729,7 @@ class CleanupQueue:
                 done = False
                 why = f"unexpected {type(exc).__name__}"
             else:
-                why = "other creates of that name kept running"
+                why = "undecided: same-name creates were running, or no key list came back"
             if done:
                 self._drop(cleanup)
                 finished = True
