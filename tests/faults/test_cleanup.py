@@ -17,6 +17,7 @@ import pytest
 
 from descope_keys._client import AsyncDescopeKeys
 from descope_keys._models import CreatedAccessKey
+from descope_keys._reconcile import _SEARCH_HORIZON
 from descope_keys.emulator import Emulator
 from descope_keys.errors import AmbiguousResultError, DescopeError, ServerError, TransportError
 from tests.faults._proxy import Fault, FaultProxy
@@ -324,3 +325,74 @@ async def test_a_rotate_that_never_reached_the_server_is_a_plain_error_and_the_s
         await sdk.access_keys.rotate(key.key.id)
     assert not isinstance(info.value, AmbiguousResultError)
     assert await secret_works(direct, key.key.id, key.cleartext)
+
+
+async def test_a_pending_search_older_than_the_horizon_is_abandoned_not_guessed(
+    proxy: FaultProxy, emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="descope_keys")
+    proxy.script(CREATE, Fault.drop())
+    always(proxy, SEARCH, Fault.answer(503))
+    async with client_of(proxy) as client:
+        queue = client._creates.cleanups
+        queue.initial_wait = 3600.0
+        with pytest.raises(AmbiguousResultError):
+            await client.access_keys.create("ci-bot")
+        proxy.calm()
+        (cleanup,) = queue._items
+        cleanup.ended -= _SEARCH_HORIZON + 1  # as if long ago: returned ids may be forgotten
+        await queue._round()
+        assert client.pending_cleanups == ()
+        (warning,) = _warnings(caplog)
+        assert "pending for too long" in warning.getMessage()
+    assert len(emu.stored_keys()) == 1  # left for an operator, not deleted on a guess
+
+
+async def test_a_pending_search_that_finds_more_keys_than_it_can_own_deletes_none(
+    proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="descope_keys")
+    proxy.script(CREATE, Fault.drop())
+    always(proxy, SEARCH, Fault.answer(503))
+    async with client_of(proxy) as client:
+        queue = client._creates.cleanups
+        queue.initial_wait = 3600.0
+        with pytest.raises(AmbiguousResultError):
+            await client.access_keys.create("ci-bot")
+        proxy.calm()
+        await direct.access_keys.create("ci-bot")  # another process's twin, same seconds
+        await queue._round()
+        assert client.pending_cleanups == ()
+    stored = sorted(k["id"] for k in emu.stored_keys())
+    assert len(stored) == 2
+    assert proxy.counts[DELETE] == 0
+    (warning,) = _warnings(caplog)
+    assert sorted(warning.key_ids) == stored  # type: ignore[attr-defined]
+
+
+async def test_a_background_round_that_cannot_decide_or_breaks_keeps_the_cleanup(
+    proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
+) -> None:
+    proxy.script(CREATE, Fault.drop())
+    always(proxy, SEARCH, Fault.answer(503))
+    async with client_of(proxy) as client:
+        queue = client._creates.cleanups
+        queue.initial_wait = 3600.0
+        with pytest.raises(AmbiguousResultError):
+            await client.access_keys.create("ci-bot")
+        proxy.calm()
+        proxy.script(SEARCH, Fault.mangle(lambda body: {}))  # no key list: undecided
+        assert not await queue._round()
+        honest = queue._attempt
+
+        async def broken(cleanup: object) -> bool:
+            raise RuntimeError("a bug")
+
+        queue._attempt = broken  # type: ignore[assignment,method-assign]
+        assert not await queue._round()  # logged, and the other cleanups go on
+        queue._attempt = honest  # type: ignore[method-assign]
+        (pending,) = client.pending_cleanups
+        assert pending.attempts == 2
+        assert await queue._round()
+        assert client.pending_cleanups == ()
+    await audit(emu, direct, {})
