@@ -16,7 +16,7 @@ from ._config import ENV_PUBLIC_KEY, Settings
 from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy, credentials_exchange
 from ._jwks import JwksPolicy
 from ._reconcile import CreateLedger, PendingCleanup
-from ._retry import RetryPolicy, Safety
+from ._retry import RetryPolicy, Safety, exchange_policy
 from ._retry_budget import RetryBudget
 from ._tokens import AccessKeyToken, TokenValidator
 from ._transport import Transport
@@ -72,6 +72,8 @@ class AsyncDescopeKeys:
         # One budget per client: when the service is down, this client's
         # calls stop retrying and fail fast instead of multiplying the load.
         self._api = Caller(self._transport, retry, RetryBudget(), self._transport.bearer(None))
+        # Management calls ride out a bad minute; the exchange stays quick.
+        self._exchange_api = self._api.with_policy(exchange_policy(retry))
         pinned = public_key if public_key is not None else os.environ.get(ENV_PUBLIC_KEY) or None
         try:
             self._validator = TokenValidator(
@@ -160,7 +162,7 @@ class AsyncDescopeKeys:
         if audience is not None:
             check_str("audience", audience)
         operation = "exchange_access_key"
-        result = await self._api.authorized(secret).call(
+        result = await self._exchange_api.authorized(secret).call(
             operation,
             "POST",
             _endpoints.EXCHANGE,

@@ -49,7 +49,16 @@ from .errors import (
     TransportError,
 )
 
-__all__ = ["Failure", "Reconcile", "RetryBudget", "RetryPolicy", "Safety", "classify", "run"]
+__all__ = [
+    "Failure",
+    "Reconcile",
+    "RetryBudget",
+    "RetryPolicy",
+    "Safety",
+    "classify",
+    "exchange_policy",
+    "run",
+]
 
 T = TypeVar("T")
 
@@ -122,6 +131,9 @@ def classify(exc: BaseException) -> Failure:
 _REPORTS_AMBIGUITY = frozenset({Safety.REPLACE, Safety.DELETE, Safety.DELETE_MANY})
 
 
+#: Attempts of an exchange under the default policy (see exchange_policy).
+EXCHANGE_ATTEMPTS = 4
+
 # A wait or a deadline of 0 or infinity is a mistake, not a policy.
 _seconds = number_field(minimum=0.0, exclusive_minimum=True, unit="seconds")
 
@@ -152,7 +164,10 @@ class RetryPolicy:
             is not a finite number of seconds > 0 (bools are not numbers).
     """
 
-    attempts: int = attrs.field(default=4, validator=number_field(minimum=1, integer=True))
+    # 6, not 4: at 45 % failed requests, 4 attempts let 3 % of calls fail, and a
+    # seed of 40 creates falls under 90 % about once in 100; 6 let 0.8 % fail
+    # (README, "Why these defaults"). The exchange keeps 4: see exchange_policy.
+    attempts: int = attrs.field(default=6, validator=number_field(minimum=1, integer=True))
     deadline: float = attrs.field(default=30.0, validator=_seconds)
     initial_wait: float = attrs.field(default=0.2, validator=_seconds)
     max_wait: float = attrs.field(default=5.0, validator=_seconds)
@@ -162,6 +177,18 @@ class RetryPolicy:
     def disabled(cls) -> RetryPolicy:
         """A policy that makes exactly one attempt."""
         return cls(attempts=1)
+
+
+def exchange_policy(policy: RetryPolicy) -> RetryPolicy:
+    """The policy the exchange runs under: ``policy``, or under the default, 4 attempts.
+
+    An exchange is latency-critical (callers and credential refreshes wait on
+    it), so the default policy keeps its worst case as it was; a policy the
+    caller chose applies as given.
+    """
+    if policy == RetryPolicy():
+        return attrs.evolve(policy, attempts=EXCHANGE_ATTEMPTS)
+    return policy
 
 
 def _reason(exc: BaseException) -> str:
