@@ -51,12 +51,16 @@ def _secret(cli: Cli, name: str) -> tuple[str, str]:
 
 def test_load_of_a_secret_masks_it_and_says_it_looks_like_a_secret(cli: Cli, run: Run) -> None:
     _, secret = _secret(cli, "pasted")
-    for argv in (("keys", "load", secret), ("keys", "update", secret, "--name", "x")):
+    for argv in (
+        ("keys", "load", secret),
+        ("keys", "update", secret, "--name", "x"),
+    ):
         code, out, err = run(*argv)
         assert code == 1
         assert out == ""
         assert secret not in err
-        assert err.startswith("descope-keys: no access key with that id (HTTP 404)")
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("descope-keys: no access key with that id (HTTP 404)")
         assert "looks like an access key's secret" in err
 
 
@@ -251,6 +255,11 @@ def test_the_default_host_is_loopback_and_quiet(emulator_main: EmulatorMain) -> 
 @pytest.mark.slow
 def test_the_entry_point_masks_a_pasted_secret_and_answers_json(cli: Cli) -> None:
     _, secret = _secret(cli, "pasted-subprocess")
+    # --debug: the traceback holds the server's 404 message, which names the id.
+    debug = cli.run("--debug", "keys", "load", secret, secrets=[secret])
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert secret not in debug.stdout + debug.stderr
     result = cli.run("keys", "load", secret, "--json", secrets=[secret])
     assert result.returncode == 1
     assert secret not in result.stdout
