@@ -10,7 +10,6 @@ where the user asks for the value itself.
 
 from __future__ import annotations
 
-import hmac
 from typing import Final, NoReturn, TypeVar, overload
 
 from .errors import InvalidArgumentError
@@ -62,6 +61,10 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        # Imported on the first comparison: hmac loads OpenSSL's hashlib,
+        # which ``import descope_keys`` (errors and models only) never needs.
+        import hmac
+
         return hmac.compare_digest(self._value.encode(), other._value.encode())
 
     __hash__ = None  # type: ignore[assignment]

@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
@@ -93,6 +92,10 @@ _servers: dict[str, tuple[str, int]] = {}
 def _server(base_url: str) -> tuple[str, int]:
     server = _servers.get(base_url)
     if server is None:
+        # Imported here, once per base URL: urllib.parse (with ipaddress)
+        # costs more at import than this module.
+        from urllib.parse import urlsplit
+
         parts = urlsplit(base_url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         server = _servers[base_url] = (parts.hostname or "", port)
