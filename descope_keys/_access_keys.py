@@ -25,7 +25,7 @@ from ._call import Caller
 from ._models import AccessKey, CreatedAccessKey, KeyTenant
 from ._reconcile import CreateReconciler
 from ._retry import Safety
-from .errors import ConfigurationError, InvalidArgumentError, TransportError
+from .errors import AmbiguousResultError, ConfigurationError, InvalidArgumentError, TransportError
 
 if TYPE_CHECKING:
     import cattrs
@@ -76,6 +76,30 @@ def _key_from(body: Any, operation: str) -> AccessKey:
 def _cleartext(body: Mapping[str, Any]) -> str | None:
     cleartext = body.get("cleartext")
     return cleartext if isinstance(cleartext, str) and cleartext else None
+
+
+def _restated(exc: AmbiguousResultError, what: str, key_ids: Sequence[str]) -> AmbiguousResultError:
+    """The retry layer's ambiguity, told in the terms of the operation: what may have
+    happened to which keys, and what the caller must do."""
+    error = AmbiguousResultError(
+        f"{what} (the last attempt failed with {_last_reason(exc)})",
+        operation=exc.operation,
+        attempts=exc.attempts,
+        candidate_ids=exc.candidate_ids,
+        key_ids=key_ids,
+        last_error=exc.last_error,
+    )
+    # The last attempt's error stays the cause, as the retry layer chained it.
+    error.__cause__ = exc.__cause__
+    return error
+
+
+def _last_reason(exc: AmbiguousResultError) -> str:
+    last = exc.last_error
+    if last is None:
+        return "an undecidable outcome"
+    status = getattr(last, "status", None)
+    return type(last).__name__ if status is None else f"{type(last).__name__} HTTP {status}"
 
 
 def _created_from(body: Any, operation: str) -> CreatedAccessKey:
@@ -316,36 +340,72 @@ class AsyncAccessKeys:
         await self._by_id("deactivate", key_id, Safety.IDEMPOTENT)
 
     async def delete(self, key_id: str) -> None:
-        """Delete a key for good (issued JWTs stay valid until they expire)."""
-        await self._by_id("delete", key_id, Safety.DELETE)
+        """Delete a key for good (issued JWTs stay valid until they expire).
+
+        Raises:
+            AmbiguousResultError: an attempt may have deleted the key before
+                the call failed; ``load`` it to find out.
+        """
+        try:
+            await self._by_id("delete", key_id, Safety.DELETE)
+        except AmbiguousResultError as exc:
+            raise _restated(
+                exc,
+                f"key {key_id} may have been deleted by an attempt whose answer was lost: "
+                "load it to find out (NotFoundError means it is gone), or delete it again",
+                [key_id],
+            ) from exc.__cause__
 
     async def rotate(self, key_id: str) -> CreatedAccessKey:
         """Replace a key's secret; the old secret stops working at once.
 
         Returns:
             The key and its new cleartext, shown only now: store it.
+
+        Raises:
+            AmbiguousResultError: an attempt may have rotated the key before
+                the call failed, so the old secret may be revoked: rotate
+                again to get a working one. Any other error means the old
+                secret still works.
         """
         operation = "access_keys.rotate"
         body = {"id": check_id("key_id", key_id)}
         # A 2xx without the new secret must be retried: the old secret is
         # already dead, and a repeat returns a newer one that works.
-        return await self._management().call(
-            operation,
-            "POST",
-            _endpoints.ROTATE,
-            safety=Safety.IDEMPOTENT,
-            body=body,
-            parse=lambda response: _created_from(response.body, operation),
-        )
+        try:
+            return await self._management().call(
+                operation,
+                "POST",
+                _endpoints.ROTATE,
+                safety=Safety.REPLACE,
+                body=body,
+                parse=lambda response: _created_from(response.body, operation),
+            )
+        except AmbiguousResultError as exc:
+            raise _restated(
+                exc,
+                f"key {key_id} may have been rotated by an attempt whose answer was lost: "
+                "the old secret may have been revoked: rotate again to get a working one",
+                [key_id],
+            ) from exc.__cause__
 
     async def _batch(self, operation: str, key_ids: Iterable[str]) -> None:
         body = {"ids": check_ids("key_ids", key_ids)}
-        await self._call(
-            f"access_keys.{operation}_many",
-            _endpoints.batch(operation),
-            Safety.DELETE_MANY if operation == "delete" else Safety.IDEMPOTENT,
-            body=body,
-        )
+        try:
+            await self._call(
+                f"access_keys.{operation}_many",
+                _endpoints.batch(operation),
+                Safety.DELETE_MANY if operation == "delete" else Safety.IDEMPOTENT,
+                body=body,
+            )
+        except AmbiguousResultError as exc:
+            raise _restated(
+                exc,
+                f"keys {', '.join(body['ids'])} may have been deleted by an attempt whose "
+                "answer was lost (or, when some were missing on a retry, an id was wrong): "
+                "load them to find out, and delete the ones that remain",
+                body["ids"],
+            ) from exc.__cause__
 
     async def activate_many(self, key_ids: Iterable[str]) -> None:
         """Activate several keys in one request."""

@@ -76,6 +76,15 @@ class Caller:
         """The same caller under another retry policy (a reconcile's shrunk deadline)."""
         return Caller(self._transport, policy, self._budget, self._authorization)
 
+    def exempt(self, policy: RetryPolicy) -> Caller:
+        """The same caller under ``policy``, outside the retry budget.
+
+        For cleanup (a reconcile's search and deletes): it undoes a side
+        effect rather than adding the caller's load, so a spent budget must
+        not stop it.
+        """
+        return Caller(self._transport, policy, None, self._authorization)
+
     @overload
     async def call(
         self,

@@ -15,8 +15,8 @@ from ._call import Caller
 from ._config import ENV_PUBLIC_KEY, Settings
 from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy, credentials_exchange
 from ._jwks import JwksPolicy
-from ._reconcile import CreateLedger
-from ._retry import RetryPolicy, Safety
+from ._reconcile import CreateLedger, PendingCleanup
+from ._retry import RetryPolicy, Safety, exchange_policy
 from ._retry_budget import RetryBudget
 from ._secret import Secret, conceal
 from ._tokens import AccessKeyToken, TokenValidator
@@ -90,6 +90,8 @@ class AsyncDescopeKeys:
         # One budget per client: when the service is down, this client's
         # calls stop retrying and fail fast instead of multiplying the load.
         self._api = Caller(self._transport, retry, RetryBudget(), self._transport.bearer(None))
+        # Management calls ride out a bad minute; the exchange stays quick.
+        self._exchange_api = self._api.with_policy(exchange_policy(retry))
         pinned = public_key if public_key is not None else os.environ.get(ENV_PUBLIC_KEY) or None
         try:
             self._validator = TokenValidator(
@@ -137,6 +139,19 @@ class AsyncDescopeKeys:
         """Access-key management operations (need the management key)."""
         return self._access_keys
 
+    @property
+    def pending_cleanups(self) -> tuple[PendingCleanup, ...]:
+        """Create cleanups that their calls could not finish, oldest first.
+
+        A create whose answer was lost may have made a key whose secret nobody
+        holds; when its call cannot find and delete that key before its
+        deadline, it raises ``AmbiguousResultError`` and the client keeps
+        trying, in the background with backoff and once more in ``aclose()``.
+        One it abandons is logged at WARNING on the ``descope_keys`` logger,
+        naming the key ids (or the name and time window). Empty normally.
+        """
+        return self._creates.cleanups.pending
+
     async def exchange_access_key(
         self,
         access_key: str | Secret,
@@ -172,7 +187,7 @@ class AsyncDescopeKeys:
         if audience is not None:
             check_str("audience", audience)
         operation = _EXCHANGE
-        jwt = await self._api.authorized(secret).call(
+        jwt = await self._exchange_api.authorized(secret).call(
             operation,
             "POST",
             _endpoints.EXCHANGE,
@@ -265,9 +280,15 @@ class AsyncDescopeKeys:
         return response.body, response.headers.get("Cache-Control")
 
     async def aclose(self) -> None:
-        """Close the HTTP session and stop background key refreshes (idempotent)."""
+        """Close the HTTP session and stop background key refreshes (idempotent).
+
+        Pending create cleanups (see ``pending_cleanups``) get one more
+        attempt first, within the retry deadline; what is left is abandoned
+        with a WARNING.
+        """
         for credentials in list(self._credentials):
             credentials._stop()
+        await self._creates.cleanups.aclose(self._api.policy.deadline)
         await self._validator.aclose()
         await self._api.aclose()
 

@@ -23,8 +23,18 @@ How an orphan is recognised, cheaply and without touching the success path:
 Same-name reconciles of one client run one at a time. When there are no more
 candidates than this client has unreconciled ambiguous creates of that name,
 every candidate is an orphan of ours: they are deleted and the create is
-retried. Otherwise (more candidates, or a search or delete that fails) it
-raises :class:`~descope_keys.AmbiguousResultError` listing the candidate ids.
+retried. Otherwise (more candidates) it raises
+:class:`~descope_keys.AmbiguousResultError` listing the candidate ids, and
+deletes nothing on a guess.
+
+The search and the deletes are cleanup: they keep the project free of keys
+whose secret nobody holds, so they outlive the call's attempt count (they
+retry until the call's deadline) and the retry budget (they undo a side
+effect, they add no load of the caller's). A cleanup that still cannot finish
+raises ``AmbiguousResultError`` for the call and becomes pending work of the
+client (:class:`CleanupQueue`): retried in the background with backoff while
+the client lives, once more when it closes, and logged at WARNING, naming the
+key ids or the name and time window, if it is abandoned.
 
 Not covered: a key made by another process, with the same name and the same
 attributes, in the same seconds (it would be taken for ours), and an attempt
@@ -36,9 +46,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import sys
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +69,7 @@ if TYPE_CHECKING:
     from ._retry import RetryPolicy
     from ._transport import Response
 
-__all__ = ["CreateLedger", "CreateReconciler", "Fingerprint"]
+__all__ = ["CleanupQueue", "CreateLedger", "CreateReconciler", "Fingerprint", "PendingCleanup"]
 
 _log = logging.getLogger("descope_keys")
 
@@ -69,6 +82,14 @@ _CLOCK_SLACK = 5.0
 _KNOWN_HORIZON = 900.0
 # Searches repeated when sibling creates keep starting during the search.
 _MAX_SEARCHES = 4
+# A cleanup retries until the call's deadline, however many attempts that takes.
+_UNTIL_DEADLINE = sys.maxsize
+# A pending search is given up well before the ids this client returned are
+# forgotten (_KNOWN_HORIZON): past that, a key it handed out could pass for
+# an orphan.
+_SEARCH_HORIZON = _KNOWN_HORIZON / 2
+# How long a background cleanup waits for same-name creates to finish.
+_IDLE_WAIT = 10.0
 
 
 class _InFlight:
@@ -107,7 +128,12 @@ class CreateLedger:
         self._idle: dict[str, asyncio.Event] = {}
         self._known: OrderedDict[str, float] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._holders: dict[str, int] = {}
         self._pending: dict[str, int] = {}
+        # Orphans this client may have left under a name, which pending
+        # cleanups still look for or delete.
+        self._queued: dict[str, int] = {}
+        self.cleanups = CleanupQueue(self)
 
     def reconciler(
         self, caller: Caller, operation: str, body: Mapping[str, Any]
@@ -142,14 +168,9 @@ class CreateLedger:
         :meth:`pending`, so the reconcile whose turn it is knows how many
         orphans this client may have left under that name.
         """
-        import asyncio
-
         self._pending[name] = self._pending.get(name, 0) + 1
         try:
-            lock = self._locks.get(name)
-            if lock is None:
-                lock = self._locks[name] = asyncio.Lock()
-            async with lock:
+            async with self.turn(name):
                 yield
         finally:
             left = self._pending[name] - 1
@@ -158,18 +179,49 @@ class CreateLedger:
             else:
                 del self._pending[name]
                 self._forget(name)
-                if (lock := self._locks.get(name)) is not None and not lock.locked():
-                    del self._locks[name]
+
+    @contextlib.asynccontextmanager
+    async def turn(self, name: str) -> AsyncIterator[None]:
+        """The one-at-a-time turn of ``name``, shared by reconciles and pending cleanups."""
+        import asyncio
+
+        self._holders[name] = self._holders.get(name, 0) + 1
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = asyncio.Lock()
+        try:
+            async with lock:
+                yield
+        finally:
+            left = self._holders[name] - 1
+            if left:
+                self._holders[name] = left
+            else:
+                del self._holders[name]
+                del self._locks[name]
 
     def pending(self, name: str) -> int:
-        """How many reconciles of ``name`` are waiting or running (ambiguous creates)."""
-        return self._pending.get(name, 0)
+        """Orphans this client may have left under ``name``.
+
+        One per reconcile waiting or running (an ambiguous create), plus what
+        the pending cleanups of that name still look for or delete.
+        """
+        return self._pending.get(name, 0) + self._queued.get(name, 0)
+
+    def queued(self, name: str, change: int) -> None:
+        """Count ``change`` more (or fewer) orphans that a pending cleanup of ``name`` handles."""
+        left = self._queued.get(name, 0) + change
+        if left > 0:
+            self._queued[name] = left
+        else:
+            self._queued.pop(name, None)
+            self._forget(name)
 
     def _forget(self, name: str) -> None:
         # A reconcile compares generations only while it is pending, so the
         # count of a name that is idle and unreconciled can go: per-name state
         # stays bounded however many distinct names a client creates.
-        if name not in self._inflight and name not in self._pending:
+        if name not in self._inflight and name not in self._pending and name not in self._queued:
             self._generation.pop(name, None)
 
     def returned(self, key_id: str) -> None:
@@ -321,21 +373,30 @@ class CreateReconciler:
         return self._caller.policy.deadline - (time.monotonic() - self._started)
 
     def _bounded_policy(self) -> RetryPolicy:
-        """The call's policy for what is left of its deadline.
+        """The cleanup's policy: the call's, retried until what is left of its deadline.
 
-        Past the deadline, one bare attempt still runs (no wait, no retry):
-        giving up on the reconcile unasked could leave an orphan behind.
+        Past the deadline, one bare attempt still runs (no wait, no retry);
+        what it cannot finish becomes a pending cleanup of the client.
         """
         policy = self._caller.policy
         remaining = self._remaining()
         if remaining <= 0.001:
             return attrs.evolve(policy, attempts=1)
-        return attrs.evolve(policy, deadline=remaining)
+        return attrs.evolve(policy, attempts=_UNTIL_DEADLINE, deadline=remaining)
+
+    def _cleanup_caller(self) -> Caller:
+        """The caller for cleanup: under :meth:`_bounded_policy`, outside the retry budget."""
+        return self._caller.exempt(self._bounded_policy())
 
     async def __call__(self, failure: BaseException) -> None:
         """Delete what the failed attempt may have created, or raise ``AmbiguousResultError``."""
         async with self._ledger.reconciling(self._name):
-            candidates = await self._candidates()
+            try:
+                candidates = await self._candidates()
+            except AmbiguousResultError:
+                # Nobody knows whether a key was made: keep looking for it.
+                self._ledger.cleanups.add(self._pending_search())
+                raise
             pending = self._ledger.pending(self._name)
             if len(candidates) > pending:
                 raise self._ambiguous(
@@ -356,15 +417,13 @@ class CreateReconciler:
                 return self._matching(response)
         raise self._ambiguous(
             "other creates of the same name kept running, so the keys this one may "
-            "have made cannot be told apart",
+            f"have made cannot be told apart; {_KEEPS_LOOKING}",
             [],
         )
 
     async def _search(self) -> Response:
-        search = _endpoints.search_body(
-            tenant_ids=sorted(self._fingerprint.tenants), bound_user_id=self._fingerprint.user
-        )
-        caller = self._caller.with_policy(self._bounded_policy())
+        search = _search_body(self._fingerprint)
+        caller = self._cleanup_caller()
         try:
             return await caller.call(
                 self._reconcile_operation,
@@ -376,7 +435,9 @@ class CreateReconciler:
             )
         except DescopeError as exc:  # ClientClosedError too: closed meanwhile
             raise self._ambiguous(
-                f"the search for keys it may have made failed ({type(exc).__name__})", []
+                f"the search for keys it may have made failed ({type(exc).__name__}); "
+                f"{_KEEPS_LOOKING}",
+                [],
             ) from exc
 
     def _window(self, headers: Mapping[str, str]) -> tuple[float, float]:
@@ -387,26 +448,27 @@ class CreateReconciler:
         return server_now - elapsed - _DATE_SLACK, server_now + _DATE_SLACK
 
     def _matching(self, response: Response) -> list[str]:
-        found = response.body.get("keys") if isinstance(response.body, Mapping) else None
-        if not isinstance(found, list):
-            raise self._ambiguous("the search for keys it may have made gave no key list", [])
-        low, high = self._window(response.headers)
-        fingerprint, is_known = self._fingerprint, self._ledger.is_known
-        return [
-            key_id
-            for key in found
-            if isinstance(key, Mapping)
-            and isinstance(key_id := key.get("id"), str)
-            and key_id
-            and not is_known(key_id)
-            and fingerprint.matches(key, low, high)
-        ]
+        found = _matching(response, self._fingerprint, self._window, self._ledger.is_known)
+        if found is None:
+            raise self._ambiguous(
+                f"the search for keys it may have made gave no key list; {_KEEPS_LOOKING}", []
+            )
+        return found
+
+    def _pending_search(self) -> _Cleanup:
+        return _Cleanup(
+            caller=self._caller,
+            operation=self._operation,
+            fingerprint=self._fingerprint,
+            started=self._started,
+            started_wall=self._started_wall,
+        )
 
     async def _delete(self, candidates: list[str], *, failed: str | None = None) -> None:
         remaining = list(candidates)
         while remaining:
             key_id = remaining[0]
-            caller = self._caller.with_policy(self._bounded_policy())
+            caller = self._cleanup_caller()
             try:
                 await caller.call(
                     self._reconcile_operation,
@@ -418,8 +480,15 @@ class CreateReconciler:
             except NotFoundError:
                 pass  # gone already: a sibling's reconcile, or an operator, removed it
             except DescopeError as exc:  # ClientClosedError too: closed meanwhile
+                cleanup = self._pending_search()
+                cleanup.key_ids = list(remaining)
+                self._ledger.cleanups.add(cleanup)
                 why = f"a key it may have made could not be deleted ({type(exc).__name__})"
-                raise self._ambiguous(why, remaining, plain=failed) from exc
+                raise self._ambiguous(
+                    f"{why}; {_KEEPS_DELETING}",
+                    remaining,
+                    plain=None if failed is None else f"{failed}; {_KEEPS_DELETING}",
+                ) from exc
             remaining.pop(0)
             _log.info(
                 "%s: deleted key %s, left behind by an ambiguous attempt",
@@ -445,3 +514,329 @@ class CreateReconciler:
 
 def _whole(response: Response) -> Response:
     return response
+
+
+_KEEPS_LOOKING = (
+    "the client keeps looking for it in the background, and once more when it closes "
+    "(see pending_cleanups)"
+)
+_KEEPS_DELETING = (
+    "the client keeps trying to delete it in the background, and once more when it closes "
+    "(see pending_cleanups)"
+)
+
+
+def _search_body(fingerprint: Fingerprint) -> dict[str, Any]:
+    return _endpoints.search_body(
+        tenant_ids=sorted(fingerprint.tenants), bound_user_id=fingerprint.user
+    )
+
+
+def _matching(
+    response: Response,
+    fingerprint: Fingerprint,
+    window: Callable[[Mapping[str, str]], tuple[float, float]],
+    is_known: Callable[[str], bool],
+) -> list[str] | None:
+    """Ids of the keys in a search response that match; None when it lists no keys."""
+    found = response.body.get("keys") if isinstance(response.body, Mapping) else None
+    if not isinstance(found, list):
+        return None
+    low, high = window(response.headers)
+    return [
+        key_id
+        for key in found
+        if isinstance(key, Mapping)
+        and isinstance(key_id := key.get("id"), str)
+        and key_id
+        and not is_known(key_id)
+        and fingerprint.matches(key, low, high)
+    ]
+
+
+def _utc(wall: float) -> datetime:
+    return datetime.fromtimestamp(wall, timezone.utc)
+
+
+@attrs.frozen
+class PendingCleanup:
+    """A create's cleanup that the call could not finish: ``client.pending_cleanups``.
+
+    An ambiguous create attempt may have made a key whose secret nobody
+    holds. The client keeps trying to find and delete it, in the background
+    and once more when it closes; one it abandons is logged at WARNING.
+
+    Attributes:
+        operation: The call that left it (``"access_keys.create"``).
+        name: The name of the key the create asked for.
+        key_ids: Orphans found and still to delete; empty while the key is
+            still looked for by name.
+        created_after: The start of the window the orphan was made in (UTC,
+            this machine's clock).
+        created_before: The end of that window.
+        attempts: Background attempts made so far.
+    """
+
+    operation: str
+    name: str
+    key_ids: tuple[str, ...]
+    created_after: datetime
+    created_before: datetime
+    attempts: int
+
+
+class _Cleanup:
+    """One pending cleanup: a search by name and window, then deletes by id."""
+
+    def __init__(
+        self,
+        *,
+        caller: Caller,
+        operation: str,
+        fingerprint: Fingerprint,
+        started: float,
+        started_wall: float,
+    ) -> None:
+        self.caller = caller
+        self.operation = operation
+        self.fingerprint = fingerprint
+        self.name = fingerprint.name
+        self.started = started
+        self.started_wall = started_wall
+        self.ended = time.monotonic()
+        self.ended_wall = time.time()
+        #: Known orphans; None until a search found them.
+        self.key_ids: list[str] | None = None
+        self.attempts = 0
+        #: The orphans it counts in the ledger's pending (see CreateLedger.queued).
+        self.counted = 0
+
+    def orphans(self) -> int:
+        return 1 if self.key_ids is None else len(self.key_ids)
+
+    def window(self, headers: Mapping[str, str]) -> tuple[float, float]:
+        """The creation window in the server's clock, from a response's ``Date``."""
+        server_now = parse_http_date(headers.get("Date"))
+        if server_now is None:
+            return self.started_wall - _CLOCK_SLACK, self.ended_wall + _CLOCK_SLACK
+        now = time.monotonic()
+        return (
+            server_now - (now - self.started) - _DATE_SLACK,
+            server_now - (now - self.ended) + _DATE_SLACK,
+        )
+
+    def snapshot(self) -> PendingCleanup:
+        return PendingCleanup(
+            operation=self.operation,
+            name=self.name,
+            key_ids=tuple(self.key_ids or ()),
+            created_after=_utc(self.started_wall),
+            created_before=_utc(self.ended_wall),
+            attempts=self.attempts,
+        )
+
+    def describe(self) -> str:
+        if self.key_ids:
+            return f"key(s) {', '.join(self.key_ids)}"
+        return (
+            f"a key named {self.name!r} created between {_utc(self.started_wall).isoformat()} "
+            f"and {_utc(self.ended_wall).isoformat()}"
+        )
+
+
+class CleanupQueue:
+    """The pending cleanups of one client, retried in the background with backoff.
+
+    Each round makes one attempt per cleanup, outside the retry budget; the
+    wait between rounds grows with full jitter from ``initial_wait`` to
+    ``max_wait`` while nothing finishes. :meth:`aclose` stops the rounds,
+    makes one last attempt of each, and abandons what is left with a
+    WARNING. A search by name is abandoned too once it is older than the
+    horizon over which the client remembers the keys it handed out.
+    """
+
+    def __init__(
+        self,
+        ledger: CreateLedger,
+        *,
+        initial_wait: float = 1.0,
+        max_wait: float = 60.0,
+    ) -> None:
+        self._ledger = ledger
+        self.initial_wait = initial_wait
+        self.max_wait = max_wait
+        self._items: list[_Cleanup] = []
+        # Swapped whole on each change, so another thread (the sync facade's
+        # caller) reads a consistent tuple without a lock.
+        self._snapshot: tuple[PendingCleanup, ...] = ()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def pending(self) -> tuple[PendingCleanup, ...]:
+        """What is pending now, oldest first."""
+        return self._snapshot
+
+    def add(self, cleanup: _Cleanup) -> None:
+        """Take over a cleanup that a call could not finish."""
+        if self._closed:
+            self._abandon(cleanup, "the client is closed")
+            return
+        self._items.append(cleanup)
+        self._recount(cleanup)
+        self._refresh()
+        _log.info(
+            "%s: cleanup of %s is pending; retrying in the background",
+            cleanup.operation,
+            cleanup.describe(),
+            extra={"operation": cleanup.operation, "key_ids": tuple(cleanup.key_ids or ())},
+        )
+        if self._task is None or self._task.done():
+            import asyncio
+
+            self._task = asyncio.get_running_loop().create_task(self._rounds())
+
+    async def aclose(self, timeout: float) -> None:
+        """Stop the background rounds, try each cleanup once more, abandon what is left."""
+        import asyncio
+
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._items:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._round(), timeout)
+        for cleanup in list(self._items):
+            self._drop(cleanup)
+            self._abandon(cleanup, "the client closed before it could finish")
+
+    async def _rounds(self) -> None:
+        import asyncio
+
+        wait = self.initial_wait
+        while self._items:
+            await asyncio.sleep(random.uniform(0, wait))
+            finished = await self._round()
+            wait = self.initial_wait if finished else min(wait * 2, self.max_wait)
+
+    async def _round(self) -> bool:
+        """One attempt of each cleanup; True when one finished."""
+        finished = False
+        for cleanup in list(self._items):
+            if cleanup.key_ids is None and time.monotonic() - cleanup.ended > _SEARCH_HORIZON:
+                self._drop(cleanup)
+                self._abandon(cleanup, "it was pending for too long")
+                continue
+            cleanup.attempts += 1
+            try:
+                done = await self._attempt(cleanup)
+            except DescopeError as exc:
+                done = False
+                why = type(exc).__name__
+            except Exception as exc:  # a bug must not stop the other cleanups
+                done = False
+                why = f"unexpected {type(exc).__name__}"
+            else:
+                why = "undecided: same-name creates were running, or no key list came back"
+            if done:
+                self._drop(cleanup)
+                finished = True
+            else:
+                self._recount(cleanup)
+                self._refresh()
+                _log.info(
+                    "%s: background cleanup of %s failed (%s)",
+                    cleanup.operation,
+                    cleanup.describe(),
+                    why,
+                    extra={"operation": cleanup.operation, "attempt": cleanup.attempts},
+                )
+        return finished
+
+    async def _attempt(self, cleanup: _Cleanup) -> bool:
+        """One try; True when nothing is left to do, False to try again later."""
+        ledger = self._ledger
+        caller = cleanup.caller.exempt(attrs.evolve(cleanup.caller.policy, attempts=1))
+        operation = f"{cleanup.operation}.reconcile"
+        async with ledger.turn(cleanup.name):
+            if cleanup.key_ids is None:
+                if not await ledger.wait_idle(cleanup.name, _IDLE_WAIT):
+                    return False
+                generation = ledger.generation(cleanup.name)
+                response = await caller.call(
+                    operation,
+                    "POST",
+                    _endpoints.SEARCH,
+                    safety=Safety.IDEMPOTENT,
+                    body=_search_body(cleanup.fingerprint),
+                    parse=_whole,
+                )
+                if ledger.generation(cleanup.name) != generation:
+                    return False
+                found = _matching(response, cleanup.fingerprint, cleanup.window, ledger.is_known)
+                if found is None:
+                    return False
+                if len(found) > ledger.pending(cleanup.name):
+                    # Never deleted on a guess: name them and stop.
+                    cleanup.key_ids = found
+                    self._drop(cleanup)
+                    self._abandon(cleanup, "more keys match than this client can have left")
+                    return True
+                cleanup.key_ids = found
+                self._recount(cleanup)
+                self._refresh()
+            while cleanup.key_ids:
+                key_id = cleanup.key_ids[0]
+                with contextlib.suppress(NotFoundError):  # gone already
+                    await caller.call(
+                        operation,
+                        "POST",
+                        _endpoints.DELETE,
+                        safety=Safety.DELETE,
+                        body={"id": key_id},
+                    )
+                cleanup.key_ids.pop(0)
+                self._recount(cleanup)
+                self._refresh()
+                _log.info(
+                    "%s: deleted key %s, left behind by an ambiguous attempt",
+                    cleanup.operation,
+                    key_id,
+                    extra={"operation": cleanup.operation, "key_id": key_id},
+                )
+        return True
+
+    def _recount(self, cleanup: _Cleanup) -> None:
+        count = cleanup.orphans() if cleanup in self._items else 0
+        if count != cleanup.counted:
+            self._ledger.queued(cleanup.name, count - cleanup.counted)
+            cleanup.counted = count
+
+    def _drop(self, cleanup: _Cleanup) -> None:
+        if cleanup in self._items:
+            self._items.remove(cleanup)
+        self._recount(cleanup)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._snapshot = tuple(c.snapshot() for c in self._items)
+
+    @staticmethod
+    def _abandon(cleanup: _Cleanup, why: str) -> None:
+        _log.warning(
+            "%s: abandoned the cleanup of %s (%s): it may be an orphan whose secret nobody "
+            "holds; find and delete it",
+            cleanup.operation,
+            cleanup.describe(),
+            why,
+            extra={
+                "operation": cleanup.operation,
+                "key_ids": tuple(cleanup.key_ids or ()),
+                "key_name": cleanup.name,
+                "created_after": _utc(cleanup.started_wall),
+                "created_before": _utc(cleanup.ended_wall),
+            },
+        )

@@ -18,6 +18,7 @@ from ._credentials import AsyncAccessKeyCredentials, RefreshPolicy
 from ._jwks import JwksPolicy
 from ._models import AccessKey, CreatedAccessKey, KeyTenant
 from ._portal import Portal, rename_repr
+from ._reconcile import PendingCleanup
 from ._retry import RetryPolicy
 from ._secret import Secret, conceal
 from ._tokens import AccessKeyToken
@@ -106,6 +107,19 @@ class DescopeKeys:
     def access_keys(self) -> AccessKeys:
         """Access-key management operations (need the management key)."""
         return self._access_keys
+
+    @property
+    def pending_cleanups(self) -> tuple[PendingCleanup, ...]:
+        """Create cleanups that their calls could not finish, oldest first.
+
+        A create whose answer was lost may have made a key whose secret nobody
+        holds; when its call cannot find and delete that key before its
+        deadline, it raises ``AmbiguousResultError`` and the client keeps
+        trying, in the background with backoff and once more in ``close()``.
+        One it abandons is logged at WARNING on the ``descope_keys`` logger,
+        naming the key ids (or the name and time window). Empty normally.
+        """
+        return self._portal.target.pending_cleanups
 
     def exchange_access_key(
         self,
@@ -203,7 +217,12 @@ class DescopeKeys:
         raise error.with_traceback(None)
 
     def close(self) -> None:
-        """Close the HTTP session and stop background key refreshes (idempotent)."""
+        """Close the HTTP session and stop background key refreshes (idempotent).
+
+        Pending create cleanups (see ``pending_cleanups``) get one more
+        attempt first, within the retry deadline; what is left is abandoned
+        with a WARNING.
+        """
         self._portal.close()
 
     def __enter__(self) -> DescopeKeys:
@@ -353,7 +372,12 @@ class AccessKeys:
         self._portal.run(self._portal.target.access_keys.deactivate(key_id))
 
     def delete(self, key_id: str) -> None:
-        """Delete a key for good (issued JWTs stay valid until they expire)."""
+        """Delete a key for good (issued JWTs stay valid until they expire).
+
+        Raises:
+            AmbiguousResultError: an attempt may have deleted the key before
+                the call failed; ``load`` it to find out.
+        """
         self._portal.run(self._portal.target.access_keys.delete(key_id))
 
     def rotate(self, key_id: str) -> CreatedAccessKey:
@@ -361,6 +385,12 @@ class AccessKeys:
 
         Returns:
             The key and its new cleartext, shown only now: store it.
+
+        Raises:
+            AmbiguousResultError: an attempt may have rotated the key before
+                the call failed, so the old secret may be revoked: rotate
+                again to get a working one. Any other error means the old
+                secret still works.
         """
         return self._portal.run(self._portal.target.access_keys.rotate(key_id))
 

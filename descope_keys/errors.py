@@ -143,11 +143,19 @@ class RequestTimeoutError(TransportError, TimeoutError):
 
 
 class AmbiguousResultError(TransportError):
-    """A non-idempotent call may or may not have taken effect on the server.
+    """A call ended without a result after an attempt that may have taken effect.
+
+    Raised where a caller would draw the wrong conclusion from a plain error:
+    a create that may have made a key, a rotate that may have revoked the old
+    secret, a delete that may have deleted. The message says what to do.
 
     Attributes:
         candidate_ids: Ids of keys that the call may have created; inspect or
             delete them. Empty when none were found.
+        key_ids: Ids of the existing keys the call acted on (rotate, delete),
+            whose state is now unknown.
+        last_error: The error of the call's last attempt (also ``__cause__``),
+            or ``None`` when the call itself found the outcome undecidable.
     """
 
     def __init__(
@@ -157,8 +165,12 @@ class AmbiguousResultError(TransportError):
         operation: str = "",
         attempts: int = 1,
         candidate_ids: Sequence[str] = (),
+        key_ids: Sequence[str] = (),
+        last_error: DescopeError | None = None,
     ) -> None:
         self.candidate_ids = tuple(candidate_ids)
+        self.key_ids = tuple(key_ids)
+        self.last_error = last_error
         super().__init__(message, operation=operation, attempts=attempts)
 
 

@@ -102,5 +102,7 @@ async def test_create_without_cleartext_is_a_transport_error(
     from tests._wire import key_json
 
     mocked.post(MOCK_BASE_URL + "/v1/mgmt/accesskey/create", payload={"key": key_json()})
+    # The unusable key is deleted (a cleanup that would retry until the deadline).
+    mocked.post(MOCK_BASE_URL + "/v1/mgmt/accesskey/delete", payload={})
     with pytest.raises(TransportError, match="no cleartext"):
         await client.access_keys.create("ci-bot")

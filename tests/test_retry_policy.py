@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from descope_keys import InvalidArgumentError
-from descope_keys._retry import RetryBudget, RetryPolicy
+from descope_keys._retry import RetryBudget, RetryPolicy, exchange_policy
 
 
 def test_policy_defaults_match_the_documented_contract() -> None:
@@ -17,7 +17,13 @@ def test_policy_defaults_match_the_documented_contract() -> None:
         policy.initial_wait,
         policy.max_wait,
         policy.max_retry_after,
-    ) == (4, 30.0, 0.2, 5.0, 60.0)
+    ) == (6, 30.0, 0.2, 5.0, 60.0)  # 6 since issue 13 (README, "Why these defaults")
+
+
+def test_the_exchange_keeps_4_attempts_under_the_default_policy_only() -> None:
+    assert exchange_policy(RetryPolicy()) == RetryPolicy(attempts=4)
+    chosen = RetryPolicy(attempts=9, deadline=5.0)
+    assert exchange_policy(chosen) is chosen
 
 
 def test_disabled_policy_makes_one_attempt() -> None:
@@ -98,3 +104,19 @@ def test_budget_refund_of_a_retry_cost_never_exceeds_capacity() -> None:
 def test_budget_rejects_negative_amounts() -> None:
     with pytest.raises(ValueError, match=">= 0"):
         RetryBudget(retry_cost=-1)
+
+
+def test_a_default_client_exchanges_under_4_attempts_and_manages_under_6() -> None:
+    from descope_keys._client import AsyncDescopeKeys
+
+    client = AsyncDescopeKeys(
+        "P2policy000000000000000000", "mgmt-key", base_url="http://127.0.0.1:9"
+    )
+    assert client._exchange_api.policy.attempts == 4
+    assert client.access_keys._caller is not None
+    assert client.access_keys._caller.policy.attempts == 6
+    chosen = RetryPolicy(attempts=2)
+    client = AsyncDescopeKeys(
+        "P2policy000000000000000000", retry=chosen, base_url="http://127.0.0.1:9"
+    )
+    assert client._exchange_api.policy is chosen

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from descope_keys._call import Caller
-from descope_keys._reconcile import _KNOWN_HORIZON, CreateLedger, CreateReconciler, Fingerprint
+from descope_keys._reconcile import (
+    _KNOWN_HORIZON,
+    _UNTIL_DEADLINE,
+    CreateLedger,
+    CreateReconciler,
+    Fingerprint,
+)
 from descope_keys._retry import RetryPolicy
 
 
@@ -115,7 +121,8 @@ def test_the_reconcile_gets_what_is_left_of_the_deadline() -> None:
     reconciler._started -= 4.0  # the call has run for 4 s already
     bounded = reconciler._bounded_policy()
     assert 5.9 <= bounded.deadline <= 6.0
-    assert bounded.attempts == 4
+    # Cleanup outlives the call's attempt count: only the deadline stops it.
+    assert bounded.attempts == _UNTIL_DEADLINE
 
 
 def test_past_the_deadline_the_reconcile_makes_one_bare_attempt() -> None:

@@ -543,3 +543,71 @@ async def test_batch_delete_that_finds_keys_missing_after_an_unsent_attempt_is_n
     script = Script(not_sent(), server(404))
     with pytest.raises(NotFoundError):
         await call(script, Safety.DELETE_MANY)
+
+
+# -- honest errors: a call whose repeat is not a no-op ----------------------------
+
+REPORTING = [Safety.REPLACE, Safety.DELETE, Safety.DELETE_MANY]
+
+
+@pytest.mark.parametrize("safety", REPORTING)
+async def test_a_call_that_fails_after_an_ambiguous_attempt_raises_ambiguous_result(
+    safety: Safety,
+) -> None:
+    last = server(503)
+    script = Script(maybe_sent(), server(503), server(503), last)
+    with pytest.raises(AmbiguousResultError) as info:
+        await call(script, safety)
+    assert script.calls == 4
+    assert info.value.attempts == 4
+    # The last attempt's error stays at hand, and is the cause.
+    assert info.value.__cause__ is last
+    assert info.value.last_error is last
+    assert "may have taken effect" in str(info.value)
+
+
+@pytest.mark.parametrize("safety", REPORTING)
+async def test_a_definite_answer_after_an_ambiguous_attempt_is_still_ambiguous(
+    safety: Safety,
+) -> None:
+    script = Script(maybe_sent(), server(400))
+    with pytest.raises(AmbiguousResultError) as info:
+        await call(script, safety)
+    assert isinstance(info.value.__cause__, BadRequestError)
+
+
+@pytest.mark.parametrize("safety", REPORTING)
+async def test_a_call_whose_failures_never_reached_the_server_raises_the_plain_error(
+    safety: Safety,
+) -> None:
+    script = Script(*(server(503) for _ in range(4)))
+    with pytest.raises(ServerError) as info:
+        await call(script, safety)
+    assert not isinstance(info.value, AmbiguousResultError)
+    assert info.value.attempts == 4
+
+
+async def test_replace_is_retried_after_an_ambiguous_attempt_and_returns_the_result() -> None:
+    script = Script(maybe_sent(), server(500))
+    assert await call(script, Safety.REPLACE) == "ok"
+    assert script.calls == 3
+
+
+@pytest.mark.parametrize("safety", [Safety.IDEMPOTENT, Safety.UNSAFE])
+async def test_calls_whose_repeat_is_a_no_op_or_is_reconciled_keep_the_plain_error(
+    safety: Safety,
+) -> None:
+    async def reconcile(failure: BaseException) -> None:
+        return None  # undone: as good as never sent
+
+    script = Script(maybe_sent(), *(server(503) for _ in range(3)))
+    with pytest.raises(ServerError):
+        await call(script, safety, reconcile=reconcile)
+
+
+async def test_a_retry_after_too_long_after_an_ambiguous_attempt_is_ambiguous() -> None:
+    script = Script(maybe_sent(), server(429, retry_after=3600.0))
+    with pytest.raises(AmbiguousResultError) as info:
+        await call(script, Safety.REPLACE)
+    assert isinstance(info.value.__cause__, RateLimitError)
+    assert script.calls == 2

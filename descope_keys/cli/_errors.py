@@ -127,6 +127,8 @@ def describe(exc: BaseException, context: Context, *, key_id: str | None = None)
         return EXIT_FAILURE, _api(exc, context, key_id)
     if isinstance(exc, TokenValidationError):
         return EXIT_FAILURE, _token(exc)
+    if isinstance(exc, AmbiguousResultError) and exc.key_ids:
+        return EXIT_FAILURE, str(exc)  # a rotate or delete: it names the keys and what to do
     if isinstance(exc, AmbiguousResultError):
         ids = ", ".join(exc.candidate_ids)
         maybe = f" (possible ids: {ids})" if ids else ""

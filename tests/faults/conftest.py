@@ -6,7 +6,9 @@ with a slow or silent peer still ends in well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
 
@@ -18,13 +20,15 @@ from descope_keys._retry import RetryPolicy
 from descope_keys.emulator import Emulator
 from descope_keys.emulator._signing import generate_rsa_key
 from descope_keys.errors import AuthenticationError
-from tests.faults._proxy import FaultProxy
+from tests.faults._proxy import Fault, FaultProxy
 
 PROJECT_ID = "P2faultsuite0000000000000000"
 MANAGEMENT_KEY = "mgmt-key-SECRET-fault-suite-0001"
 #: Per-attempt timeout: past it, a drip or a black hole is a read timeout.
 TIMEOUT = 0.3
 FAST = RetryPolicy(attempts=4, deadline=10.0, initial_wait=0.001, max_wait=0.005)
+#: FAST with a deadline short enough for a cleanup to run out of it in a test.
+SHORT = RetryPolicy(attempts=4, deadline=0.5, initial_wait=0.001, max_wait=0.005)
 BASE = "/v1/mgmt/accesskey"
 CREATE, SEARCH, DELETE, ROTATE = (
     f"{BASE}/create",
@@ -58,6 +62,22 @@ async def sdk(proxy: FaultProxy) -> AsyncIterator[AsyncDescopeKeys]:
         PROJECT_ID, MANAGEMENT_KEY, base_url=proxy.base_url, timeout=TIMEOUT, retry=FAST
     ) as client:
         yield client
+
+
+@contextlib.asynccontextmanager
+async def client_of(
+    proxy: FaultProxy, policy: RetryPolicy = SHORT
+) -> AsyncIterator[AsyncDescopeKeys]:
+    """A client through the proxy under ``policy`` (default: :data:`SHORT`)."""
+    async with AsyncDescopeKeys(
+        PROJECT_ID, MANAGEMENT_KEY, base_url=proxy.base_url, timeout=TIMEOUT, retry=policy
+    ) as client:
+        yield client
+
+
+def always(proxy: FaultProxy, path: str, fault: Fault) -> None:
+    """Apply ``fault`` to every request on ``path`` until ``proxy.calm()``."""
+    proxy.chaos(random.Random(0), 1.0, [fault], paths=[path])
 
 
 @pytest.fixture

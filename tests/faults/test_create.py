@@ -26,8 +26,11 @@ from tests.faults.conftest import (
     PROJECT_ID,
     ROTATE,
     SEARCH,
+    SHORT,
     TIMEOUT,
+    always,
     audit,
+    client_of,
     duplicates,
     retries,
     retry_creates_blindly,
@@ -307,30 +310,42 @@ async def test_create_cannot_tell_its_orphan_from_a_twin_made_elsewhere_and_says
 
 
 async def test_create_whose_reconcile_search_fails_raises_ambiguous_result(
-    sdk: AsyncDescopeKeys, proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
+    proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
 ) -> None:
     proxy.script(CREATE, Fault.drop())
-    proxy.script(SEARCH, *(Fault.after(500) for _ in range(4)))
-    with pytest.raises(AmbiguousResultError) as info:
-        await sdk.access_keys.create("ci-bot")
-    assert "search" in str(info.value)
-    assert info.value.candidate_ids == ()
-    assert proxy.counts[SEARCH] == 4
-    assert proxy.counts[CREATE] == 1
-    # The orphan may exist, and the error says the outcome is unknown: not silent.
-    assert len(emu.stored_keys()) == 1
+    always(proxy, SEARCH, Fault.after(500))  # the search fails until the deadline
+    async with client_of(proxy) as client:
+        with pytest.raises(AmbiguousResultError) as info:
+            await client.access_keys.create("ci-bot")
+        assert "search" in str(info.value)
+        assert info.value.candidate_ids == ()
+        # Cleanup outlives the call's attempt count: it ran until the deadline.
+        assert proxy.counts[SEARCH] > SHORT.attempts
+        assert proxy.counts[CREATE] == 1
+        # The orphan may exist, and the error says the outcome is unknown: not silent.
+        assert len(emu.stored_keys()) == 1
+        (pending,) = client.pending_cleanups
+        assert (pending.name, pending.key_ids) == ("ci-bot", ())
+        proxy.calm()
+    # Closing the client made the cleanup's last attempt: nothing is left.
+    await audit(emu, direct, {})
 
 
 async def test_create_whose_orphan_cannot_be_deleted_names_it(
-    sdk: AsyncDescopeKeys, proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
+    proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
 ) -> None:
     proxy.script(CREATE, Fault.drop())
-    proxy.script(DELETE, *(Fault.answer(503) for _ in range(4)))
-    with pytest.raises(AmbiguousResultError) as info:
-        await sdk.access_keys.create("ci-bot")
-    (orphan,) = (k["id"] for k in emu.stored_keys())
-    assert info.value.candidate_ids == (orphan,)
-    assert proxy.counts[CREATE] == 1
+    always(proxy, DELETE, Fault.answer(503))  # the delete fails until the deadline
+    async with client_of(proxy) as client:
+        with pytest.raises(AmbiguousResultError) as info:
+            await client.access_keys.create("ci-bot")
+        (orphan,) = (k["id"] for k in emu.stored_keys())
+        assert info.value.candidate_ids == (orphan,)
+        assert proxy.counts[CREATE] == 1
+        assert proxy.counts[DELETE] > SHORT.attempts
+        assert [p.key_ids for p in client.pending_cleanups] == [(orphan,)]
+        proxy.calm()
+    await audit(emu, direct, {})
 
 
 async def test_create_without_a_secret_in_the_answer_deletes_the_key_and_reports(
@@ -374,13 +389,24 @@ async def test_create_retry_is_bounded_by_the_deadline(
 
 
 async def test_the_reconcile_runs_within_what_is_left_of_the_deadline(
-    proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys
+    proxy: FaultProxy, emu: Emulator, direct: AsyncDescopeKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The create's answer is lost, then every reconcile search is turned away:
     # past the deadline the reconcile makes one bare search, not a new schedule.
     policy = RetryPolicy(attempts=10, deadline=0.5, initial_wait=0.05, max_wait=0.05)
     proxy.script(CREATE, Fault.blackhole())
     proxy.script(SEARCH, *(Fault.answer(503) for _ in range(20)))
+    # When each search reached the proxy: a cleanup retries until the deadline
+    # (not `attempts` times), so time, not a count, is what bounds it.
+    searches: list[float] = []
+    fault_for = proxy._fault_for
+
+    def timed(path: str) -> Fault | None:
+        if path == SEARCH:
+            searches.append(time.monotonic())
+        return fault_for(path)
+
+    monkeypatch.setattr(proxy, "_fault_for", timed)
     async with AsyncDescopeKeys(
         PROJECT_ID, MANAGEMENT_KEY, base_url=proxy.base_url, timeout=TIMEOUT, retry=policy
     ) as client:
@@ -388,9 +414,13 @@ async def test_the_reconcile_runs_within_what_is_left_of_the_deadline(
         with pytest.raises(AmbiguousResultError):
             await client.access_keys.create("ci-bot")
         elapsed = time.monotonic() - started
+        # The call's searches; closing the client then gives its pending cleanup one more.
+        searched = list(searches)
     # The create black-holes for TIMEOUT; the searches share the rest of 0.5 s.
     assert elapsed < 0.5 + TIMEOUT
-    assert proxy.counts[SEARCH] <= 0.5 / 0.05
+    assert searched, "the reconcile searched"
+    past = [t for t in searched if t - started >= 0.5]
+    assert len(past) <= 1, f"{len(past)} searches started past the deadline"
     await audit(emu, direct, {})
 
 
@@ -419,7 +449,8 @@ async def test_retry_and_reconcile_logs_and_errors_never_carry_a_secret(
     proxy.script(CREATE, Fault.drop(), Fault.answer(503))
     created = await sdk.access_keys.create("ci-bot")
     proxy.script(CREATE, Fault.drop())
-    proxy.script(SEARCH, *(Fault.after(500) for _ in range(4)))
+    # A search answer without a key list: undecidable at once, and the cleanup is pending.
+    proxy.script(SEARCH, Fault.mangle(lambda body: {}))
     with pytest.raises(AmbiguousResultError) as info:
         await sdk.access_keys.create("ci-bot")
     proxy.script(ROTATE, Fault.truncate())
