@@ -174,8 +174,12 @@ class AsyncAccessKeys:
 
         Raises:
             InvalidArgumentError: bad input (before any I/O).
-            AmbiguousResultError: the outcome could not be established safely.
+            ConfigurationError: the client has no management key.
+            AmbiguousResultError: the outcome could not be established safely
+                (a ``TransportError``).
             ApiError: the API refused the call.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         body = {
             "name": check_str("name", name),
@@ -237,6 +241,9 @@ class AsyncAccessKeys:
 
         Raises:
             NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         params = {"id": check_id("key_id", key_id)}
         operation = "access_keys.load"
@@ -260,6 +267,11 @@ class AsyncAccessKeys:
             bound_user_id: Keys bound to this user.
             creating_user: Keys created by this user.
             custom_attributes: Keys whose custom attributes have these values.
+
+        Raises:
+            ApiError: the API refused the call.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         body = _endpoints.search_body(
             tenant_ids=()
@@ -303,6 +315,12 @@ class AsyncAccessKeys:
 
         Returns:
             The updated key when the server returns it, else ``None``.
+
+        Raises:
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         body: dict[str, Any] = {"id": check_id("key_id", key_id), "name": check_str("name", name)}
         if description is not None:
@@ -332,11 +350,25 @@ class AsyncAccessKeys:
         await self._call(f"access_keys.{action}", _endpoints.by_id(action), safety, body=body)
 
     async def activate(self, key_id: str) -> None:
-        """Activate a key so it can be exchanged again."""
+        """Activate a key so it can be exchanged again.
+
+        Raises:
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         await self._by_id("activate", key_id, Safety.IDEMPOTENT)
 
     async def deactivate(self, key_id: str) -> None:
-        """Deactivate a key: exchanges fail until it is activated (issued JWTs stay valid)."""
+        """Deactivate a key: exchanges fail until it is activated (issued JWTs stay valid).
+
+        Raises:
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         await self._by_id("deactivate", key_id, Safety.IDEMPOTENT)
 
     async def delete(self, key_id: str) -> None:
@@ -345,6 +377,10 @@ class AsyncAccessKeys:
         Raises:
             AmbiguousResultError: an attempt may have deleted the key before
                 the call failed; ``load`` it to find out.
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         try:
             await self._by_id("delete", key_id, Safety.DELETE)
@@ -367,6 +403,10 @@ class AsyncAccessKeys:
                 the call failed, so the old secret may be revoked: rotate
                 again to get a working one. Any other error means the old
                 secret still works.
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         operation = "access_keys.rotate"
         body = {"id": check_id("key_id", key_id)}
@@ -408,13 +448,31 @@ class AsyncAccessKeys:
             ) from exc.__cause__
 
     async def activate_many(self, key_ids: Iterable[str]) -> None:
-        """Activate several keys in one request."""
+        """Activate several keys in one request.
+
+        Raises:
+            ApiError: the API refused the call (it applies to all the ids or none).
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         await self._batch("activate", key_ids)
 
     async def deactivate_many(self, key_ids: Iterable[str]) -> None:
-        """Deactivate several keys in one request."""
+        """Deactivate several keys in one request.
+
+        Raises:
+            ApiError: the API refused the call (it applies to all the ids or none).
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         await self._batch("deactivate", key_ids)
 
     async def delete_many(self, key_ids: Iterable[str]) -> None:
-        """Delete several keys in one request."""
+        """Delete several keys in one request.
+
+        Raises:
+            ApiError: the API refused the call (it applies to all the ids or none).
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         await self._batch("delete", key_ids)

@@ -136,7 +136,7 @@ class AsyncDescopeKeys:
 
     @property
     def access_keys(self) -> AsyncAccessKeys:
-        """Access-key management operations (need the management key)."""
+        """The client's :class:`AsyncAccessKeys`: key management (needs the management key)."""
         return self._access_keys
 
     @property
@@ -175,7 +175,10 @@ class AsyncDescopeKeys:
         Raises:
             AuthenticationError: unknown, inactive, expired or rotated-away key.
             PermissionDeniedError: the caller's IP is not permitted.
+            ApiError: the API refused the exchange otherwise.
             TokenValidationError: the returned JWT failed local validation.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent, for the exchange or the JWKS.
         """
         access_key = conceal(access_key)  # before anything can fail
         secret = check_secret("access_key", access_key)
@@ -262,6 +265,8 @@ class AsyncDescopeKeys:
 
         Raises:
             TokenValidationError: the token is invalid; ``.reason`` says why.
+            TransportError: the JWKS is needed (first use, or an unknown ``kid``)
+                and cannot be fetched, with no usable cached key set.
         """
         try:
             return await self._validator.validate(jwt, audience=audience)

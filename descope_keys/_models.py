@@ -62,17 +62,19 @@ def _frozen_mapping(argument: str, value: Mapping[str, Any] | None) -> Mapping[s
 
 # Named converters, one per field: attrs passes a converter the value only,
 # and an error must name its field. (Constructing a value raises only
-# DescopeErrors, like everything else in the package.)
-def _role_names(value: Any) -> tuple[str, ...]:
+# DescopeErrors, like everything else in the package.) Their parameter
+# annotations are what __init__'s signature shows (pydoc, help(), the docs).
+def _role_names(value: Iterable[str] | None) -> tuple[str, ...]:
     return _tuple_of_str("role_names", value)
 
 
-def _permitted_ips(value: Any) -> tuple[str, ...]:
+def _permitted_ips(value: Iterable[str] | None) -> tuple[str, ...]:
     return _tuple_of_str("permitted_ips", value)
 
 
-def _key_tenants(value: Any) -> tuple[KeyTenant, ...]:
-    if not isinstance(value, Iterable) or isinstance(value, (str, bytes)):
+def _key_tenants(value: Iterable[KeyTenant]) -> tuple[KeyTenant, ...]:
+    given: object = value  # checked as it comes: callers are not all type-checked
+    if not isinstance(given, Iterable) or isinstance(given, (str, bytes)):
         raise InvalidArgumentError("key_tenants", "must be a list of KeyTenant values")
     return tuple(value)
 
@@ -131,10 +133,12 @@ class AccessKey:
     created_by: str = ""
     client_id: str = ""
     bound_user_id: str = ""
-    custom_claims: Mapping[str, Any] = attrs.field(factory=dict, converter=_custom_claims)
+    # default=None, not factory=dict: the converter makes it {} all the same,
+    # and the signature shows "= None" instead of attrs' NOTHING.
+    custom_claims: Mapping[str, Any] = attrs.field(default=None, converter=_custom_claims)
     description: str = ""
     permitted_ips: tuple[str, ...] = attrs.field(default=(), converter=_permitted_ips)
-    custom_attributes: Mapping[str, Any] = attrs.field(factory=dict, converter=_custom_attributes)
+    custom_attributes: Mapping[str, Any] = attrs.field(default=None, converter=_custom_attributes)
 
     @property
     def is_active(self) -> bool:

@@ -38,6 +38,7 @@ import attrs
 from . import telemetry
 from ._arguments import number_field
 from ._retry_budget import RetryBudget
+from ._secret import without_tracebacks
 from .errors import (
     AmbiguousResultError,
     ApiError,
@@ -308,11 +309,13 @@ class _Retrier(Generic[T]):
                 # and must not pass for the deadline's.
                 raise
             except asyncio.TimeoutError as exc:
+                # The cancelled attempt's frames (aiohttp's among them) hang
+                # off the timeout: its chain goes without tracebacks.
                 raise RequestTimeoutError(
                     f"the retry deadline of {self._policy.deadline:g}s ran out",
                     operation=self._operation,
                     request_sent=True,
-                ) from exc
+                ) from without_tracebacks(exc)
         except NotFoundError as exc:
             if self._safety is Safety.DELETE_MANY and self._ambiguous_seen:
                 await self._settle(exc)

@@ -15,7 +15,7 @@ from typing import Final, NoReturn, TypeVar, overload
 
 from .errors import InvalidArgumentError
 
-__all__ = ["Secret", "conceal", "reveal"]
+__all__ = ["Secret", "conceal", "reveal", "without_tracebacks"]
 
 _T = TypeVar("_T")
 
@@ -89,3 +89,23 @@ def conceal(value: object) -> object:
     frame never holds the bare value while it checks and passes it on.
     """
     return Secret(value) if isinstance(value, str) else value
+
+
+def without_tracebacks(exc: BaseException) -> BaseException:
+    """``exc``, its causes and contexts stripped of their tracebacks; returns ``exc``.
+
+    For a failure chained under one of ours whose frames are not ours:
+    aiohttp's hold the request headers, Authorization included, as locals,
+    which error reporters record. Class, message and chain still say what
+    failed.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        link = pending.pop()
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        link.__traceback__ = None
+        pending += (link.__cause__, link.__context__)
+    return exc

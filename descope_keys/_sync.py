@@ -105,7 +105,7 @@ class DescopeKeys:
 
     @property
     def access_keys(self) -> AccessKeys:
-        """Access-key management operations (need the management key)."""
+        """The client's :class:`AccessKeys`: key management (needs the management key)."""
         return self._access_keys
 
     @property
@@ -144,7 +144,10 @@ class DescopeKeys:
         Raises:
             AuthenticationError: unknown, inactive, expired or rotated-away key.
             PermissionDeniedError: the caller's IP is not permitted.
+            ApiError: the API refused the exchange otherwise.
             TokenValidationError: the returned JWT failed local validation.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent, for the exchange or the JWKS.
         """
         access_key = conceal(access_key)  # before anything can fail
         return self._portal.run(
@@ -208,6 +211,8 @@ class DescopeKeys:
 
         Raises:
             TokenValidationError: the token is invalid; ``.reason`` says why.
+            TransportError: the JWKS is needed (first use, or an unknown ``kid``)
+                and cannot be fetched, with no usable cached key set.
         """
         try:
             return _sync_overrides.validate_token(self, jwt, audience=audience)
@@ -280,8 +285,12 @@ class AccessKeys:
 
         Raises:
             InvalidArgumentError: bad input (before any I/O).
-            AmbiguousResultError: the outcome could not be established safely.
+            ConfigurationError: the client has no management key.
+            AmbiguousResultError: the outcome could not be established safely
+                (a ``TransportError``).
             ApiError: the API refused the call.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         return self._portal.run(
             self._portal.target.access_keys.create(
@@ -302,6 +311,9 @@ class AccessKeys:
 
         Raises:
             NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         return self._portal.run(self._portal.target.access_keys.load(key_id))
 
@@ -320,6 +332,11 @@ class AccessKeys:
             bound_user_id: Keys bound to this user.
             creating_user: Keys created by this user.
             custom_attributes: Keys whose custom attributes have these values.
+
+        Raises:
+            ApiError: the API refused the call.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         return self._portal.run(
             self._portal.target.access_keys.search(
@@ -349,6 +366,12 @@ class AccessKeys:
 
         Returns:
             The updated key when the server returns it, else ``None``.
+
+        Raises:
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         return self._portal.run(
             self._portal.target.access_keys.update(
@@ -364,11 +387,25 @@ class AccessKeys:
         )
 
     def activate(self, key_id: str) -> None:
-        """Activate a key so it can be exchanged again."""
+        """Activate a key so it can be exchanged again.
+
+        Raises:
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         self._portal.run(self._portal.target.access_keys.activate(key_id))
 
     def deactivate(self, key_id: str) -> None:
-        """Deactivate a key: exchanges fail until it is activated (issued JWTs stay valid)."""
+        """Deactivate a key: exchanges fail until it is activated (issued JWTs stay valid).
+
+        Raises:
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         self._portal.run(self._portal.target.access_keys.deactivate(key_id))
 
     def delete(self, key_id: str) -> None:
@@ -377,6 +414,10 @@ class AccessKeys:
         Raises:
             AmbiguousResultError: an attempt may have deleted the key before
                 the call failed; ``load`` it to find out.
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         self._portal.run(self._portal.target.access_keys.delete(key_id))
 
@@ -391,19 +432,41 @@ class AccessKeys:
                 the call failed, so the old secret may be revoked: rotate
                 again to get a working one. Any other error means the old
                 secret still works.
+            NotFoundError: no key has that id.
+            ApiError: the API refused the call otherwise.
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
         """
         return self._portal.run(self._portal.target.access_keys.rotate(key_id))
 
     def activate_many(self, key_ids: Iterable[str]) -> None:
-        """Activate several keys in one request."""
+        """Activate several keys in one request.
+
+        Raises:
+            ApiError: the API refused the call (it applies to all the ids or none).
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         self._portal.run(self._portal.target.access_keys.activate_many(key_ids))
 
     def deactivate_many(self, key_ids: Iterable[str]) -> None:
-        """Deactivate several keys in one request."""
+        """Deactivate several keys in one request.
+
+        Raises:
+            ApiError: the API refused the call (it applies to all the ids or none).
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         self._portal.run(self._portal.target.access_keys.deactivate_many(key_ids))
 
     def delete_many(self, key_ids: Iterable[str]) -> None:
-        """Delete several keys in one request."""
+        """Delete several keys in one request.
+
+        Raises:
+            ApiError: the API refused the call (it applies to all the ids or none).
+            TransportError: no usable answer (connection failure, timeout, a bad
+                body) once the retries are spent.
+        """
         self._portal.run(self._portal.target.access_keys.delete_many(key_ids))
 
 

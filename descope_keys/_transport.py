@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._config import Settings
 from ._http_date import parse_http_date
-from ._secret import Secret
+from ._secret import Secret, without_tracebacks
 from ._version import __version__
 from .errors import (
     ApiError,
@@ -181,22 +181,8 @@ def _map_error(exc: BaseException, operation: str, host: str) -> TransportError:
         # Without its traceback: aiohttp's frames hold the request headers,
         # Authorization included, as locals, which error reporters record.
         # Its class, message and own chain still say what failed.
-        error.__cause__ = _without_tracebacks(exc)  # (also suppresses the context)
+        error.__cause__ = without_tracebacks(exc)  # (also suppresses the context)
     return error
-
-
-def _without_tracebacks(exc: BaseException) -> BaseException:
-    """``exc``, its causes and contexts stripped of their tracebacks (see _map_error)."""
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        link = pending.pop()
-        if link is None or id(link) in seen:
-            continue
-        seen.add(id(link))
-        link.__traceback__ = None
-        pending += (link.__cause__, link.__context__)
-    return exc
 
 
 def _error_fields(body: bytes) -> dict[str, str]:

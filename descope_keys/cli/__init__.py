@@ -5,3 +5,5 @@ from __future__ import annotations
 from ._main import main
 
 __all__ = ["main"]
+
+main.__module__ = __name__  # documented as descope_keys.cli.main

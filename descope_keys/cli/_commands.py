@@ -178,7 +178,7 @@ def _report_batch(
 ) -> None:
     failed = [
         {
-            "id": key_id,
+            "id": redact(key_id, io.secrets),
             "error": redact(describe(exc, Context.MANAGEMENT, key_id=key_id)[1], io.secrets),
         }
         for key_id, exc in result.failed
@@ -196,9 +196,11 @@ def _report_batch(
     elif total > 1 and not failed and not interrupted:
         io.print(f"{_PAST[action]} {done} keys")
     io.out.flush()
-    if action == "rotate" and done and not io.json:
+    # On stderr in --json mode too: the secrets in the document are as one-time.
+    if action == "rotate" and done:
+        where = 'each "cleartext" in the JSON' if io.json else "each new secret above"
         io.err.write(
-            "warning: each new secret above is shown only this once: store it now; "
+            f"warning: {where} is shown only this once: store it now; "
             "the old secrets no longer work\n"
         )
     if interrupted:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
+from typing import Any
 
 from ..errors import (
     AmbiguousResultError,
@@ -24,7 +26,16 @@ from ..errors import (
 )
 from ._parser import UsageError
 
-__all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "Context", "describe", "redact"]
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Context",
+    "describe",
+    "error_document",
+    "looks_like_secret",
+    "redact",
+]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -49,6 +60,42 @@ _FLAGS = {
     "selected_tenant": "--tenant",
     "audience": "--audience",
 }
+
+
+# Descope key ids are a letter and 27 letters or digits. An ID argument much
+# longer than that, or with a character no id has (a cleartext may carry "."
+# or ":"), is most likely a secret pasted in the wrong place.
+_ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]*")
+_LONGEST_ID = 40
+_SHORTEST_SECRET = 16
+
+# Machine-readable names of failures, for the --json error object: the most
+# specific class first.
+_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (UsageError, "usage"),
+    (InvalidArgumentError, "invalid_argument"),
+    (ConfigurationError, "configuration"),
+    (AuthenticationError, "authentication"),
+    (PermissionDeniedError, "permission_denied"),
+    (NotFoundError, "not_found"),
+    (RateLimitError, "rate_limited"),
+    (ServerError, "server_error"),
+    (BadRequestError, "bad_request"),
+    (ApiError, "api_error"),
+    (ExpiredTokenError, "token_expired"),
+    (UnknownKeyError, "token_unknown_key"),
+    (TokenValidationError, "token_invalid"),
+    (AmbiguousResultError, "ambiguous_result"),
+    (TransportError, "transport"),
+    (DescopeError, "error"),
+)
+
+
+def looks_like_secret(value: str) -> bool:
+    """Whether an ID argument is shaped like an access key's cleartext rather than an id."""
+    if len(value) > _LONGEST_ID:
+        return True
+    return len(value) >= _SHORTEST_SECRET and not _ID_CHARACTERS.fullmatch(value)
 
 
 class Context(enum.Enum):
@@ -86,6 +133,12 @@ def _api(exc: ApiError, context: Context, key_id: str | None) -> str:
             return f"this machine's IP address may not exchange this access key ({status})"
         return f"the management key may not do this ({status}{_detail(exc)})"
     if isinstance(exc, NotFoundError):
+        if key_id is not None and looks_like_secret(key_id):
+            return (
+                f"no access key with that id ({status}): the ID given looks like an access "
+                f"key's secret ({len(key_id)} characters, not shown), not a key id; list ids "
+                "with `descope-keys keys search`"
+            )
         if key_id is not None:
             return (
                 f"no access key with id {key_id} ({status}): "
@@ -141,6 +194,20 @@ def describe(exc: BaseException, context: Context, *, key_id: str | None = None)
     if isinstance(exc, DescopeError):
         return EXIT_FAILURE, str(exc)
     return EXIT_FAILURE, f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)"
+
+
+def error_document(exc: BaseException, message: str) -> dict[str, Any]:
+    """The ``--json`` error object: ``{"error": {"code", "message"[, "status"]}}``.
+
+    ``code`` is one of a fixed set of names (``not_found``, ``authentication``,
+    ``transport``, ...; ``unexpected`` for a bug); ``status`` is the HTTP status
+    of an API error. ``message`` is the stderr line, secrets masked.
+    """
+    code = next((name for kind, name in _CODES if isinstance(exc, kind)), "unexpected")
+    error: dict[str, Any] = {"code": code, "message": message}
+    if isinstance(exc, ApiError):
+        error["status"] = exc.status
+    return {"error": error}
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

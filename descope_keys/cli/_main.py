@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -13,7 +14,15 @@ from typing import Any
 from .._config import ENV_MANAGEMENT_KEY, ENV_PROJECT_ID
 from .._secret import Secret
 from ._console import Io
-from ._errors import EXIT_FAILURE, EXIT_USAGE, Context, describe, redact
+from ._errors import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    Context,
+    describe,
+    error_document,
+    looks_like_secret,
+    redact,
+)
 from ._parser import BATCH_COMMANDS, UsageError, build_parser
 
 __all__ = ["main"]
@@ -42,6 +51,12 @@ def _prepare_batch(args: argparse.Namespace) -> None:
     elif "-" in args.key_ids:
         raise UsageError("'-' (ids from stdin) cannot be mixed with ids on the command line")
     if tenant is None and not args.key_ids:
+        if args.action == "delete":
+            # There is no tenant-wide delete (on the wire nor here): do not hint at one.
+            raise UsageError(
+                "keys delete needs at least one key id ('-' reads ids from stdin; "
+                "`descope-keys keys search --tenant T` lists a tenant's keys)"
+            )
         raise UsageError(f"keys {args.action} needs at least one key id (or --tenant T)")
 
 
@@ -120,6 +135,9 @@ def _secrets(args: argparse.Namespace) -> list[str]:
 
     values = [os.environ.get(ENV_MANAGEMENT_KEY, ""), os.environ.get(ENV_ACCESS_KEY, "")]
     values += [getattr(args, "secret", ""), getattr(args, "jwt", "")]
+    # A secret pasted where an id goes would be echoed by "no access key with id ...".
+    ids = [getattr(args, "key_id", None) or "", *(getattr(args, "key_ids", None) or [])]
+    values += [i for i in ids if looks_like_secret(i)]
     return [v for v in values if v and v != "-"]
 
 
@@ -167,5 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, message = describe(exc, context, key_id=_key_id(args))
         if debug:
             io.err.write(redact("".join(traceback.format_exc()), io.secrets))
+        if io.json:
+            # Scripts read stdout: a failure is a JSON document there too.
+            io.out.write(json.dumps(error_document(exc, redact(message, io.secrets)), indent=2))
+            io.out.write("\n")
+            io.out.flush()
         io.error(message)
         return code

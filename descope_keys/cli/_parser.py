@@ -194,7 +194,7 @@ def _add_keys(sub: Any, common: argparse.ArgumentParser) -> None:
     _key_fields(create, update=False)
 
     load = actions.add_parser("load", parents=[common], help="show one key")
-    load.add_argument("key_id", metavar="ID")
+    load.add_argument("key_id", metavar="ID", help="the key's id (as `keys search` lists it)")
 
     search = actions.add_parser("search", parents=[common], help="list keys matching filters")
     search.add_argument(
@@ -206,7 +206,7 @@ def _add_keys(sub: Any, common: argparse.ArgumentParser) -> None:
     update = actions.add_parser(
         "update", parents=[common], help="change a key; unspecified fields stay"
     )
-    update.add_argument("key_id", metavar="ID")
+    update.add_argument("key_id", metavar="ID", help="the key's id (as `keys search` lists it)")
     update.add_argument("--name", help="new name (default: keep the current one)")
     _key_fields(update, update=True)
     update.add_argument(
@@ -221,7 +221,10 @@ def _add_keys(sub: Any, common: argparse.ArgumentParser) -> None:
             + (" and print the new secrets" if action == "rotate" else ""),
         )
         batch.add_argument(
-            "key_ids", metavar="ID", nargs="*", help="key ids; '-' reads ids from stdin"
+            "key_ids",
+            metavar="ID",
+            nargs="*",
+            help="ids of the keys (as `keys search` lists them); '-' reads ids from stdin",
         )
         if action != "delete":
             # Deleting a whole tenant's keys stays a deliberate two-step

@@ -22,3 +22,9 @@ from descope_keys.emulator._store import StoreError
 from descope_keys.emulator._threaded import ThreadedEmulator
 
 __all__ = ["Clock", "Emulator", "Fault", "StoreError", "ThreadedEmulator"]
+
+# pydoc and the API reference show descope_keys.emulator.Emulator, not the
+# private module it is defined in (as the package does for its own names).
+for _public in (Clock, Emulator, Fault, StoreError, ThreadedEmulator):
+    _public.__module__ = __name__
+del _public

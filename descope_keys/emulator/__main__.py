@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -70,6 +71,32 @@ def _management_key(args: argparse.Namespace) -> str | None:
         )
         return str(args.management_key)
     return os.environ.get(ENV_MANAGEMENT_KEY, "").strip() or None
+
+
+def exposure_warning(host: str) -> str | None:
+    """The stderr warning for a ``--host`` other machines may reach, else None.
+
+    The emulator checks no real credentials and prints its management key: on
+    a non-loopback interface anyone on the network can mint keys and tokens.
+    """
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return None
+    everywhere = name == ""
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        pass  # a host name: it may resolve to any interface
+    else:
+        if address.is_loopback:
+            return None
+        everywhere = address.is_unspecified
+    where = "every interface" if everywhere else repr(host)
+    return (
+        f"warning: --host {host or repr(host)} listens on {where}, so the emulator is "
+        "reachable from the network; it is a test server with no real protection: "
+        "keep the default 127.0.0.1 unless other machines must reach it"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,6 +156,9 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(args: argparse.Namespace) -> int:
     management_key = _management_key(args)
+    warning = exposure_warning(args.host)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     emulator = Emulator(
         args.project_id,
         management_key,

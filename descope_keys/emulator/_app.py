@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from descope_keys.emulator._exchange import AuthRoutes
-from descope_keys.emulator._hooks import Fault
+from descope_keys.emulator._hooks import Fault, reject_unknown_fields
 from descope_keys.emulator._mgmt import ManagementRoutes
 from descope_keys.emulator._signing import generate_rsa_key
 from descope_keys.emulator._state import EmulatorState, read_json
@@ -159,13 +159,16 @@ def _non_finite(value: Any, path: str) -> str | None:
     return None
 
 
-async def _hook_body(request: web.Request) -> dict[str, Any]:
-    """A hook's JSON body, with no NaN or infinity anywhere in it (400 naming the field).
+async def _hook_body(request: web.Request, known: tuple[str, ...]) -> dict[str, Any]:
+    """A hook's JSON body, with only ``known`` fields and no NaN or infinity (else a 400
+    naming the field).
 
     Python's JSON reads ``NaN``, ``Infinity`` and ``1e999`` as floats; one in
-    the clock would break every later create.
+    the clock would break every later create. An unknown field is refused
+    rather than ignored: a misspelt ``pathPrefix`` would otherwise fault every path.
     """
     body = await read_json(request)
+    reject_unknown_fields(body, known)
     where = _non_finite(body, "")
     if where is not None:
         raise invalid_argument(where, "a finite number")
@@ -198,6 +201,7 @@ class HookRoutes:
         """Rotate, publish the next, switch to the next, or drop retired signing keys."""
         state = self._state
         state.require_management(request)
+        await _hook_body(request, ())
         action = request.path.rsplit("/", 1)[1]
         if action == "drop-retired":
             return web.json_response({"dropped": state.signing.drop_retired()})
@@ -216,7 +220,7 @@ class HookRoutes:
         state = self._state
         state.require_management(request)
         if request.method == "POST":
-            body = await _hook_body(request)
+            body = await _hook_body(request, ("advance", "set", "reset"))
             advance, set_to = opt_number(body, "advance"), opt_number(body, "set")
             if set_to is not None and not 0 <= set_to <= _EPOCH_MAX:
                 raise validation_failure(f"set must be epoch seconds from 0 to {_EPOCH_MAX:.0f}")
@@ -234,7 +238,7 @@ class HookRoutes:
         """POST ``{"callsPerSecond": n | null, "retryAfter": s, "pathPrefix": "/"}``."""
         state = self._state
         state.require_management(request)
-        body = await _hook_body(request)
+        body = await _hook_body(request, ("callsPerSecond", "retryAfter", "pathPrefix"))
         calls = opt_int(body, "callsPerSecond")
         retry_after = opt_int(body, "retryAfter")
         try:
@@ -252,7 +256,7 @@ class HookRoutes:
         ``dropConnection``, ``afterHandler`` (as the Python ``inject_fault``)."""
         state = self._state
         state.require_management(request)
-        fault = Fault.from_json(await _hook_body(request))
+        fault = Fault.from_json(await _hook_body(request, Fault.json_fields()))
         try:
             state.faults.add(fault)
         except ValueError as exc:
@@ -262,6 +266,7 @@ class HookRoutes:
     async def clear_faults(self, request: web.Request) -> web.Response:
         """DELETE every queued fault."""
         self._state.require_management(request)
+        await _hook_body(request, ())
         self._state.faults.clear()
         return web.json_response({})
 

@@ -6,16 +6,32 @@ time until a test moves it); rate limiting and faults are off until asked for.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields, replace
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from descope_keys.emulator._wire import invalid_argument, opt_int, opt_number, opt_str
+from descope_keys.emulator._wire import (
+    ApiFailure,
+    invalid_argument,
+    opt_int,
+    opt_number,
+    opt_str,
+    validation_failure,
+)
 
-__all__ = ["Clock", "Fault", "FaultBody", "Faults", "RateLimiter", "keyword_form"]
+__all__ = [
+    "Clock",
+    "Fault",
+    "FaultBody",
+    "Faults",
+    "RateLimiter",
+    "keyword_form",
+    "reject_unknown_fields",
+]
 
 FaultBody = str | bytes | Mapping[str, Any] | None
 
@@ -114,6 +130,26 @@ class RateLimiter:
             return self._retry_after if self._count > limit else None
 
 
+def reject_unknown_fields(body: Mapping[str, Any], known: Sequence[str]) -> None:
+    """Raise a 400 naming the first field of ``body`` that is not in ``known``.
+
+    A hook that ignored a misspelt field would do something else than asked:
+    ``{"prefix": ...}`` for ``pathPrefix`` would fault every path.
+    """
+    for name in body:
+        if name in known:
+            continue
+        raise unknown_field(name, known)
+
+
+def unknown_field(name: str, known: Sequence[str]) -> ApiFailure:
+    """400 E011003 for a field a hook does not take, with the closest known name."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    allowed = ", ".join(known) if known else "none (send no body)"
+    return validation_failure(f"unknown field {name!r} (known fields: {allowed}){hint}")
+
+
 def _path_prefix(body: Mapping[str, Any], name: str) -> str:
     return opt_str(body, name) or "/"
 
@@ -170,13 +206,20 @@ class Fault:
         """The fault a ``POST /emulator/faults`` body describes: the fields in camelCase.
 
         An absent field takes its default; ``pathPrefix`` defaults to ``"/"``.
+        A field it does not know is a 400 naming it (see :func:`reject_unknown_fields`).
         """
+        reject_unknown_fields(body, cls.json_fields())
         values: dict[str, Any] = {}
         for spec in fields(cls):
             name = _camel_case(spec.name)
             if name in body or spec.default is MISSING:
                 values[spec.name] = spec.metadata["read"](body, name)
         return cls(**values)
+
+    @classmethod
+    def json_fields(cls) -> tuple[str, ...]:
+        """The field names ``POST /emulator/faults`` takes, in camelCase."""
+        return tuple(_camel_case(spec.name) for spec in fields(cls))
 
 
 def _camel_case(name: str) -> str:

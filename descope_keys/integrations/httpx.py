@@ -68,6 +68,13 @@ class AccessKeyAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
+        """Authorize ``request`` for ``httpx.Client`` (httpx drives this flow).
+
+        Raises:
+            InvalidArgumentError: the credentials are the async ones.
+            AuthenticationError: the access key was refused (from the exchange).
+            TransportError: no token, and the exchange got no usable answer.
+        """
         credentials = self._credentials
         if not isinstance(credentials, AccessKeyCredentials):
             raise InvalidArgumentError(
@@ -88,6 +95,13 @@ class AccessKeyAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Authorize ``request`` for ``httpx.AsyncClient`` (httpx drives this flow).
+
+        Raises:
+            InvalidArgumentError: the credentials are the sync ones.
+            AuthenticationError: the access key was refused (from the exchange).
+            TransportError: no token, and the exchange got no usable answer.
+        """
         credentials = self._credentials
         if not isinstance(credentials, AsyncAccessKeyCredentials):
             raise InvalidArgumentError(
