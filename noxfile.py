@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox`` runs what CI runs (see ``.ci/run`` and the README).
+"""Developer sessions: ``nox`` runs what CI runs (see ``.ci/run`` and docs/development.md).
 
 Tooling comes from the PEP 735 dependency groups of ``pyproject.toml``, expanded
 by nox itself, so a session's pip needs no ``--group`` support of its own.
@@ -7,6 +7,7 @@ by nox itself, so a session's pip needs no ``--group`` support of its own.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import nox
 
@@ -31,6 +32,7 @@ nox.options.sessions = [
     *(f"tests_quick-{python}" for python in PYTHONS if python != _FULL),
     "coverage",
     "bench_smoke",
+    "docs",
 ]
 nox.options.reuse_existing_virtualenvs = False
 # A machine without some of the Pythons above skips their sessions.
@@ -114,6 +116,18 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package, the tools and the typing-only API test."""
     _install(session, "test", "typecheck")
     session.run("mypy", "--strict")
+
+
+@nox.session(python=DEFAULT)
+def docs(session: nox.Session) -> None:
+    """Build the docs site with ``mkdocs build --strict`` (a broken link or reference fails).
+
+    The site goes into the session's own directory; ``-- --site-dir DIR`` writes it elsewhere.
+    """
+    # mkdocstrings reads the sources statically: the package itself is not installed.
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
+    site = ["--site-dir", str(Path(session.virtualenv.location) / "site")]
+    session.run("mkdocs", "build", "--strict", *(session.posargs or site))
 
 
 @nox.session(python=DEFAULT)

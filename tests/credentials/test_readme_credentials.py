@@ -1,4 +1,4 @@
-"""The README's "Calling an API with an access key" blocks run as written (only API points here)."""
+"""The docs' "Calling an API with an access key" blocks run as written (only API points here)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from descope_keys.emulator import ThreadedEmulator
 from tests.credentials._apps import protected_wsgi_app, serve_wsgi
 from tests.credentials.conftest import exchanges
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "machine.md"
 _API = 'API = "https://reports.example.com"\n'
 
 
 def blocks() -> list[str]:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     section = text.split("<!-- section:credentials -->", 1)[1]
     section = section.split("<!-- /section:credentials -->", 1)[0]
     return [b for b in re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL) if _API in b]
@@ -47,7 +47,7 @@ def test_the_block_calls_a_protected_api(
         serve_wsgi(protected_wsgi_app(validator)) as url,
     ):
         code = blocks()[index].replace(_API, f"API = {url!r}\n")
-        exec(compile(code, f"README credentials block {index}", "exec"), {"__name__": "readme"})
+        exec(compile(code, f"docs/machine.md block {index}", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.splitlines()
     assert printed
     assert all("'left'" in line or '"left"' in line for line in printed), printed

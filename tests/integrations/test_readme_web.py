@@ -1,4 +1,4 @@
-"""The README's web examples are real code: each block runs as written."""
+"""The docs' web examples (docs/validating.md) are real code: each block runs as written."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "validating.md"
 
 
 def web_blocks() -> list[str]:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     section = text.split("<!-- section:web -->", 1)[1].split("<!-- /section:web -->", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
 
@@ -33,7 +33,7 @@ def test_the_plain_asgi_and_wsgi_blocks_import_no_other_framework() -> None:
 
 
 def test_the_module_table_names_every_module() -> None:
-    section = README.read_text(encoding="utf-8").split("<!-- section:web -->", 1)[1]
+    section = PAGE.read_text(encoding="utf-8").split("<!-- section:web -->", 1)[1]
     table = section.split("```", 1)[0]
     for module in MODULES:
         assert f"| `descope_keys.integrations.{module}` |" in table
@@ -44,7 +44,7 @@ def test_web_block_runs(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # Building clients and apps does no I/O: a project id is all the blocks need.
     monkeypatch.setenv("DESCOPE_PROJECT_ID", "P2readme00000000000000000001")
     namespace: dict[str, object] = {"__name__": "readme_web"}
-    exec(compile(web_blocks()[index], f"README web block {index}", "exec"), namespace)
+    exec(compile(web_blocks()[index], f"docs/validating.md web block {index}", "exec"), namespace)
     assert "app" in namespace
     close = getattr(namespace["client"], "close", None)
     if close is not None:  # the sync client: nothing started, closing is cheap

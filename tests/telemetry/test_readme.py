@@ -1,5 +1,6 @@
-"""The README's Observability setup works as written: a subprocess (global providers
-can be set once per process) runs it, then a client call, and reads the console exporters."""
+"""The Observability page's setup (docs/observability.md) works as written: a subprocess
+(global providers can be set once per process) runs it, then a client call, and reads the
+console exporters."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ asyncio.run(main())
 
 
 def _setup_block() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Observability\n", 1)[1].split("\n## ", 1)[0]
+    page = (ROOT / "docs" / "observability.md").read_text(encoding="utf-8")
+    section = page.split("<!-- section:observability -->", 1)[1]
+    section = section.split("<!-- /section:observability -->", 1)[0]
     (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     return block
 

@@ -1,4 +1,4 @@
-"""The README's "Testing your own app" examples are real: each block runs as a user's suite."""
+"""The docs' "Testing your own app" examples (docs/testing.md) run as a user's suite."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
 # What a user's suite would configure: warnings as errors, and pytest-asyncio's
 # loop scope for fixtures (it warns while unset).
 USER_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\n"
@@ -24,7 +24,7 @@ def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def blocks() -> list[str]:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     section = text.split("<!-- section:testing -->", 1)[1].split("<!-- /section:testing -->", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
 
@@ -41,7 +41,7 @@ def test_the_section_has_the_teaser_three_framework_examples_and_unittest() -> N
 def test_every_fixture_of_the_plugin_is_in_the_table() -> None:
     from descope_keys.testing import plugin
 
-    section = README.read_text(encoding="utf-8").split("<!-- section:testing -->", 1)[1]
+    section = PAGE.read_text(encoding="utf-8").split("<!-- section:testing -->", 1)[1]
     for name in plugin.__all__:
         assert f"| `{name}` |" in section, name
 
