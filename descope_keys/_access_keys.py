@@ -80,8 +80,11 @@ def _cleartext(body: Mapping[str, Any]) -> str | None:
 
 def _restated(exc: AmbiguousResultError, what: str, key_ids: Sequence[str]) -> AmbiguousResultError:
     """The retry layer's ambiguity, told in the terms of the operation: what may have
-    happened to which keys, and what the caller must do."""
-    error = AmbiguousResultError(
+    happened to which keys, and what the caller must do.
+
+    Raise it ``from exc.__cause__``: the last attempt's error stays the cause,
+    as the retry layer chained it."""
+    return AmbiguousResultError(
         f"{what} (the last attempt failed with {_last_reason(exc)})",
         operation=exc.operation,
         attempts=exc.attempts,
@@ -89,9 +92,6 @@ def _restated(exc: AmbiguousResultError, what: str, key_ids: Sequence[str]) -> A
         key_ids=key_ids,
         last_error=exc.last_error,
     )
-    # The last attempt's error stays the cause, as the retry layer chained it.
-    error.__cause__ = exc.__cause__
-    return error
 
 
 def _last_reason(exc: AmbiguousResultError) -> str:
