@@ -375,17 +375,19 @@ def gave_up(why: str) -> None:
         op._span.add_event("retry_abandoned", {"descope.retry.reason": why})
 
 
+def _outcome(error: BaseException | None) -> Mapping[str, str]:
+    """The labels of an outcome counter: ``ok``, or ``error`` with its type."""
+    if error is None:
+        return {"outcome": "ok"}
+    return {"outcome": "error", "error.type": _error_type(error)}
+
+
 def jwks_fetched(error: BaseException | None, stale_for: float | None = None) -> None:
     """A JWKS fetch ended; ``stale_for``: seconds past its lifetime of the set still served."""
     instruments = _current()
     if instruments is None:
         return
-    labels: Mapping[str, str] = (
-        {"outcome": "ok"}
-        if error is None
-        else {"outcome": "error", "error.type": _error_type(error)}
-    )
-    instruments.jwks_fetches.add(1, labels)
+    instruments.jwks_fetches.add(1, _outcome(error))
     if stale_for is not None:
         instruments.jwks_stale_age.record(stale_for)
 
@@ -395,9 +397,4 @@ def refreshed(error: BaseException | None) -> None:
     instruments = _current()
     if instruments is None:
         return
-    labels: Mapping[str, str] = (
-        {"outcome": "ok"}
-        if error is None
-        else {"outcome": "error", "error.type": _error_type(error)}
-    )
-    instruments.refreshes.add(1, labels)
+    instruments.refreshes.add(1, _outcome(error))
