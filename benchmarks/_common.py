@@ -1,4 +1,4 @@
-"""Helpers shared by the suite's own case modules (not by the per-issue ones)."""
+"""Helpers shared by the benchmark case modules."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -137,3 +141,22 @@ def emulator_process() -> Iterator[tuple[str, str, str]]:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def serve_app(app: web.Application) -> None:
+    """Serve ``app`` on a free port of :data:`HOST`, print the port, stop when stdin closes.
+
+    The body of a benchmark's server child process: the parent reads the
+    port from its stdout, and closing the child's stdin (or dying) stops it,
+    so no server outlives its benchmark.
+    """
+    import asyncio
+
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, 0).start()
+    print(runner.addresses[0][1], flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await runner.cleanup()

@@ -50,6 +50,7 @@ import httpx
 import requests
 from aiohttp import web
 
+from benchmarks._common import serve_app
 from descope_keys import AsyncDescopeKeys, DescopeKeys
 from descope_keys.emulator import ThreadedEmulator
 from descope_keys.integrations.aiohttp import access_key_auth
@@ -74,13 +75,7 @@ async def _hello(request: web.Request) -> web.Response:
 async def _serve() -> None:
     app = web.Application()
     app.router.add_get("/bench", _hello)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, _HOST, 0).start()
-    print(runner.addresses[0][1], flush=True)
-    # Stop when the parent closes our stdin (or dies): no orphan server.
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    await runner.cleanup()
+    await serve_app(app)
 
 
 def _start_server() -> tuple[subprocess.Popen[bytes], str]:

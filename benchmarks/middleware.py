@@ -42,6 +42,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from benchmarks._common import serve_app
 from descope_keys import AsyncDescopeKeys
 from descope_keys.emulator import Emulator
 from descope_keys.integrations.aiohttp import descope_middleware
@@ -79,13 +80,7 @@ async def _serve(variant: str, config: dict[str, Any]) -> None:
         middlewares = [descope_middleware(client)]
     app = web.Application(middlewares=middlewares)
     app.router.add_get("/bench", _hello)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, _HOST, 0).start()
-    print(runner.addresses[0][1], flush=True)
-    # Stop when the parent closes our stdin (or dies): no orphan server.
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    await runner.cleanup()
+    await serve_app(app)
     await client.aclose()
 
 
